@@ -1,0 +1,278 @@
+"""PLY I/O of Gaussian sets in the standard 3DGS binary layout (through plyfile).
+
+Layout written (one ``vertex`` element, little-endian float32 properties, in this order)::
+
+    x y z [nx ny nz] f_dc_0..2 [f_rest_0..f_rest_{3(K-1)-1}] opacity scale_0..2 rot_0..3 [time]
+
+Stored values are the standard pre-activation fields:
+
+- ``opacity`` = logit(o) after clamping o to [1e-6, 1 - 1e-6], so stored logits lie in
+  [-13.8155, 13.8155] (a file with larger logits is clamped when re-saved);
+- ``scale_i`` = ln(s_i);
+- ``f_dc_c`` = SH DC coefficient; for RGB sets (rgb - 0.5) / C0;
+- ``f_rest`` is channel-major as in 3DGS: index c*(K-1) + (k-1) holds ``sh[:, k, c]`` (all of R's
+  rest coefficients, then G's, then B's);
+- ``rot_0..3`` = the quaternion (w, x, y, z) as held (not re-normalised);
+- ``nx ny nz`` are zeros (3DGS tools expect them); ``time`` only for 4D sets.
+
+Pre-activation values are computed in float64 and rounded once to float32. Loading computes the
+activations in float64 too; with ``dtype=torch.float64`` a load -> save cycle reproduces the stored
+float32 fields bit for bit (float32 in memory costs a few ulps in the file).
+
+Loaded sets always carry ``sh`` (degree 0 -> [N, 1, 3]), never ``colors``: a DC coefficient need not
+map into [0, 1], and keeping SH keeps the file's values exact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from plyfile import PlyData, PlyElement, PlyListProperty
+
+from lyra.gaussians.gaussians import SH_C0, GaussianError, Gaussians, sh_degree_of
+
+OPACITY_EPS = 1e-6  # opacities are clamped to [eps, 1 - eps] before the logit
+WRITABLE_SH_DEGREES = (0, 3)
+
+
+class PlyFormatError(GaussianError):
+    """A PLY file that is not a readable 3DGS Gaussian PLY."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A failed write leaves any existing ``path`` untouched. The file gets the usual 0o666 & ~umask mode.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _np64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+def pre_activation_fields(g: Gaussians, sh_degree: int) -> dict[str, np.ndarray]:
+    """The stored (pre-activation) arrays in float64: means [N,3], sh [N,K,3] (K for ``sh_degree``),
+    logit opacity [N], log scales [N,3], quats [N,4], times [N] or None. Higher bands are zero-padded
+    or truncated to ``sh_degree``."""
+    K = (sh_degree + 1) ** 2
+    n = len(g)
+    if g.sh is not None:
+        src = _np64(g.sh)
+    else:
+        src = ((_np64(g.colors) - 0.5) / SH_C0)[:, None, :]
+    sh = np.zeros((n, K, 3), dtype=np.float64)
+    k = min(K, src.shape[1])
+    sh[:, :k] = src[:, :k]
+    o = np.clip(_np64(g.opacities), OPACITY_EPS, 1.0 - OPACITY_EPS)
+    with np.errstate(divide="ignore"):
+        log_scales = np.log(_np64(g.scales))
+    return {
+        "means": _np64(g.means),
+        "sh": sh,
+        "opacity": np.log(o) - np.log1p(-o),
+        "log_scales": log_scales,
+        "quats": _np64(g.quats),
+        "times": None if g.times is None else _np64(g.times),
+    }
+
+
+def _target_degree(g: Gaussians, sh_degree: int | None, pad_sh3: bool) -> int:
+    native = g.sh_degree or 0
+    if sh_degree is None:
+        sh_degree = 3 if (pad_sh3 or native in (1, 2)) else native
+    if sh_degree not in WRITABLE_SH_DEGREES:
+        raise GaussianError(f"save_ply writes SH degree 0 or 3, not {sh_degree}")
+    if pad_sh3 and sh_degree != 3:
+        raise GaussianError("save_ply: pad_sh3=True conflicts with sh_degree=0")
+    return sh_degree
+
+
+# ---------------------------------------------------------------------------------------------- save
+
+
+def save_ply(
+    path: str | os.PathLike,
+    g: Gaussians,
+    sh_degree: int | None = None,
+    pad_sh3: bool = False,
+    normals: bool = True,
+) -> None:
+    """Write ``g`` as a binary little-endian 3DGS PLY (atomically: temp file + rename).
+
+    Args:
+        sh_degree: 0 or 3. None = native: the set's degree, with degree 1/2 zero-padded to 3 (only
+            0 and 3 are written). A lower degree than the set's drops the higher bands.
+        pad_sh3: write degree-3 ``f_rest`` (45 zeros for an RGB / degree-0 set); Isaac Sim tooling
+            rejects PLYs without ``f_rest``.
+        normals: write zero ``nx ny nz`` (as 3DGS does).
+    """
+    g.validate(check_values=True)
+    deg = _target_degree(g, sh_degree, pad_sh3)
+    f = pre_activation_fields(g, deg)
+    K = (deg + 1) ** 2
+    n = len(g)
+    cols: list[tuple[str, np.ndarray]] = [(a, f["means"][:, i]) for i, a in enumerate("xyz")]
+    if normals:
+        cols += [(a, np.zeros(n)) for a in ("nx", "ny", "nz")]
+    cols += [(f"f_dc_{c}", f["sh"][:, 0, c]) for c in range(3)]
+    rest = f["sh"][:, 1:, :].transpose(0, 2, 1).reshape(n, 3 * (K - 1))  # channel-major
+    cols += [(f"f_rest_{i}", rest[:, i]) for i in range(3 * (K - 1))]
+    cols.append(("opacity", f["opacity"]))
+    cols += [(f"scale_{i}", f["log_scales"][:, i]) for i in range(3)]
+    cols += [(f"rot_{i}", f["quats"][:, i]) for i in range(4)]
+    if f["times"] is not None:
+        cols.append(("time", f["times"]))
+    arr = np.empty(n, dtype=[(name, "<f4") for name, _ in cols])
+    for name, v in cols:
+        arr[name] = v
+    ply = PlyData([PlyElement.describe(arr, "vertex")], text=False, byte_order="<")
+    atomic_write(path, ply.write)
+
+
+# ---------------------------------------------------------------------------------------------- load
+
+
+def read_vertex_fields(path: str | os.PathLike, error: type[GaussianError] = PlyFormatError) -> dict:
+    """Read a PLY's ``vertex`` element as {property name: float64 array [N]}, checking its types."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such PLY file: {path}")
+    try:
+        with open(path, "rb") as fh:
+            ply = PlyData.read(fh, mmap=False)
+    except Exception as exc:  # plyfile raises assorted errors (PlyParseError, ValueError, EOFError...)
+        raise error(f"{path}: not a readable PLY file ({type(exc).__name__}: {exc})") from exc
+    names = [e.name for e in ply.elements]
+    if "vertex" not in names:
+        raise error(f"{path}: no 'vertex' element (elements: {names})")
+    vert = ply["vertex"]
+    out = {}
+    for prop in vert.properties:
+        if isinstance(prop, PlyListProperty):
+            out[prop.name] = prop  # only an error if the loader needs it
+            continue
+        out[prop.name] = vert.data[prop.name]
+    return out
+
+
+def _field(fields: dict, name: str, path: Path) -> np.ndarray:
+    if name not in fields:
+        raise PlyFormatError(f"{path}: missing vertex property '{name}'")
+    v = fields[name]
+    if isinstance(v, PlyListProperty):
+        raise PlyFormatError(f"{path}: vertex property '{name}' is a list property, expected a float scalar")
+    if v.dtype.kind != "f":
+        raise PlyFormatError(f"{path}: vertex property '{name}' has type {v.dtype}, expected float32/float64")
+    v = v.astype(np.float64)
+    if not np.isfinite(v).all():
+        rows = np.nonzero(~np.isfinite(v))[0][:5].tolist()
+        raise PlyFormatError(f"{path}: vertex property '{name}' has NaN/Inf values (first rows: {rows})")
+    return v
+
+
+def gaussians_from_pre_activation(
+    means: np.ndarray,
+    sh: np.ndarray,
+    opacity_logits: np.ndarray,
+    log_scales: np.ndarray,
+    quats: np.ndarray,
+    times: np.ndarray | None,
+    dtype: torch.dtype,
+    source: str,
+    error: type[GaussianError],
+) -> Gaussians:
+    """Activate float64 stored arrays (shapes as in ``pre_activation_fields``) into a checked set."""
+    with np.errstate(over="ignore", under="ignore"):
+        scales = np.exp(log_scales)
+        opac = 1.0 / (1.0 + np.exp(-opacity_logits))
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
+
+    try:
+        g = Gaussians(
+            means=t(means),
+            quats=t(quats),
+            scales=t(scales),
+            opacities=t(opac),
+            sh=t(sh),
+            times=None if times is None else t(times),
+        )
+        return g.validate(check_values=True)
+    except GaussianError as exc:
+        raise error(f"{source}: {exc}") from exc
+
+
+def load_ply(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Gaussians:
+    """Read a 3DGS PLY (any property order, float32/float64, with or without normals / f_rest / time).
+
+    Returns activated values (see module docstring) on the CPU as ``dtype``; SH degree from the
+    number of ``f_rest_*`` properties (0, 9, 24 or 45 -> degree 0..3).
+    Raises FileNotFoundError, or PlyFormatError naming the file and the offending property.
+    """
+    path = Path(path)
+    fields = read_vertex_fields(path)
+
+    def col(name: str) -> np.ndarray:
+        return _field(fields, name, path)
+
+    def stack(names: list[str]) -> np.ndarray:
+        return np.stack([col(nm) for nm in names], axis=-1)
+
+    n_rest = sum(1 for name in fields if name.startswith("f_rest_"))
+    if n_rest % 3:
+        raise PlyFormatError(f"{path}: {n_rest} f_rest properties is not a multiple of 3")
+    try:
+        deg = sh_degree_of(n_rest // 3 + 1)
+    except GaussianError:
+        raise PlyFormatError(
+            f"{path}: {n_rest} f_rest properties does not match any SH degree (expect 0, 9, 24 or 45)"
+        ) from None
+    K = (deg + 1) ** 2
+    means = stack(["x", "y", "z"])
+    n = means.shape[0]
+    sh = np.empty((n, K, 3), dtype=np.float64)
+    sh[:, 0] = stack([f"f_dc_{c}" for c in range(3)])
+    if K > 1:
+        rest = stack([f"f_rest_{i}" for i in range(3 * (K - 1))])
+        sh[:, 1:] = rest.reshape(n, 3, K - 1).transpose(0, 2, 1)
+    return gaussians_from_pre_activation(
+        means=means,
+        sh=sh,
+        opacity_logits=col("opacity"),
+        log_scales=stack([f"scale_{i}" for i in range(3)]),
+        quats=stack([f"rot_{i}" for i in range(4)]),
+        times=col("time") if "time" in fields else None,
+        dtype=dtype,
+        source=str(path),
+        error=PlyFormatError,
+    )

@@ -15,9 +15,10 @@ Stored values are the standard pre-activation fields:
 - ``rot_0..3`` = the quaternion (w, x, y, z) as held (not re-normalised);
 - ``nx ny nz`` are zeros (3DGS tools expect them); ``time`` only for 4D sets.
 
-Pre-activation values are computed in float64 and rounded once to float32. Loading computes the
-activations in float64 too; with ``dtype=torch.float64`` a load -> save cycle reproduces the stored
-float32 fields bit for bit (float32 in memory costs a few ulps in the file).
+Logits and logs are computed in float64 and rounded once to float32; the other fields are cast
+directly. Loading computes the activations in float64 too; with ``dtype=torch.float64`` a
+load -> save cycle reproduces the stored float32 fields bit for bit (float32 in memory costs a few
+ulps in ``opacity`` and ``scale_*``; the other fields stay exact).
 
 Loaded sets always carry ``sh`` (degree 0 -> [N, 1, 3]), never ``colors``: a DC coefficient need not
 map into [0, 1], and keeping SH keeps the file's values exact.
@@ -79,29 +80,35 @@ def _np64(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
+def _np(t: torch.Tensor) -> np.ndarray:
+    """CPU numpy view/copy of a float tensor (float32/float64 kept, other floats widened)."""
+    t = t.detach().cpu()
+    return t.numpy() if t.dtype in (torch.float32, torch.float64) else t.to(torch.float64).numpy()
+
+
 def pre_activation_fields(g: Gaussians, sh_degree: int) -> dict[str, np.ndarray]:
-    """The stored (pre-activation) arrays in float64: means [N,3], sh [N,K,3] (K for ``sh_degree``),
-    logit opacity [N], log scales [N,3], quats [N,4], times [N] or None. Higher bands are zero-padded
-    or truncated to ``sh_degree``."""
+    """The stored (pre-activation) arrays: means [N,3], sh [N,K,3] (K for ``sh_degree``), logit opacity
+    [N], log scales [N,3], quats [N,4], times [N] or None. Higher bands are zero-padded or truncated to
+    ``sh_degree``. Logits, logs and RGB->DC are float64; the rest keep the set's float dtype."""
     K = (sh_degree + 1) ** 2
     n = len(g)
     if g.sh is not None:
-        src = _np64(g.sh)
+        src = _np(g.sh)
     else:
         src = ((_np64(g.colors) - 0.5) / SH_C0)[:, None, :]
-    sh = np.zeros((n, K, 3), dtype=np.float64)
+    sh = np.zeros((n, K, 3), dtype=src.dtype)
     k = min(K, src.shape[1])
     sh[:, :k] = src[:, :k]
     o = np.clip(_np64(g.opacities), OPACITY_EPS, 1.0 - OPACITY_EPS)
     with np.errstate(divide="ignore"):
         log_scales = np.log(_np64(g.scales))
     return {
-        "means": _np64(g.means),
+        "means": _np(g.means),
         "sh": sh,
         "opacity": np.log(o) - np.log1p(-o),
         "log_scales": log_scales,
-        "quats": _np64(g.quats),
-        "times": None if g.times is None else _np64(g.times),
+        "quats": _np(g.quats),
+        "times": None if g.times is None else _np(g.times),
     }
 
 
@@ -162,25 +169,31 @@ def save_ply(
 
 
 def read_vertex_fields(path: str | os.PathLike, error: type[GaussianError] = PlyFormatError) -> dict:
-    """Read a PLY's ``vertex`` element as {property name: float64 array [N]}, checking its types."""
+    """Read a PLY's ``vertex`` element as {property name: array [N] (file dtype) or PlyListProperty}."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such PLY file: {path}")
     try:
-        with open(path, "rb") as fh:
-            ply = PlyData.read(fh, mmap=False)
+        with open(path, "rb") as fh:  # memory-mapped (fast); fields are copied out before closing
+            ply = PlyData.read(fh)
+            fields = _copy_vertex_fields(ply)
     except Exception as exc:  # plyfile raises assorted errors (PlyParseError, ValueError, EOFError...)
         raise error(f"{path}: not a readable PLY file ({type(exc).__name__}: {exc})") from exc
-    names = [e.name for e in ply.elements]
-    if "vertex" not in names:
-        raise error(f"{path}: no 'vertex' element (elements: {names})")
+    if fields is None:
+        raise error(f"{path}: no 'vertex' element (elements: {[e.name for e in ply.elements]})")
+    return fields
+
+
+def _copy_vertex_fields(ply: PlyData) -> dict | None:
+    if "vertex" not in [e.name for e in ply.elements]:
+        return None
     vert = ply["vertex"]
     out = {}
     for prop in vert.properties:
         if isinstance(prop, PlyListProperty):
             out[prop.name] = prop  # only an error if the loader needs it
-            continue
-        out[prop.name] = vert.data[prop.name]
+        else:
+            out[prop.name] = np.array(vert.data[prop.name])
     return out
 
 
@@ -192,7 +205,6 @@ def _field(fields: dict, name: str, path: Path) -> np.ndarray:
         raise PlyFormatError(f"{path}: vertex property '{name}' is a list property, expected a float scalar")
     if v.dtype.kind != "f":
         raise PlyFormatError(f"{path}: vertex property '{name}' has type {v.dtype}, expected float32/float64")
-    v = v.astype(np.float64)
     if not np.isfinite(v).all():
         rows = np.nonzero(~np.isfinite(v))[0][:5].tolist()
         raise PlyFormatError(f"{path}: vertex property '{name}' has NaN/Inf values (first rows: {rows})")
@@ -210,10 +222,10 @@ def gaussians_from_pre_activation(
     source: str,
     error: type[GaussianError],
 ) -> Gaussians:
-    """Activate float64 stored arrays (shapes as in ``pre_activation_fields``) into a checked set."""
+    """Activate stored arrays (shapes as in ``pre_activation_fields``) into a checked set (float64 maths)."""
     with np.errstate(over="ignore", under="ignore"):
-        scales = np.exp(log_scales)
-        opac = 1.0 / (1.0 + np.exp(-opacity_logits))
+        scales = np.exp(log_scales.astype(np.float64))
+        opac = 1.0 / (1.0 + np.exp(-opacity_logits.astype(np.float64)))
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
@@ -260,11 +272,9 @@ def load_ply(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Gau
     K = (deg + 1) ** 2
     means = stack(["x", "y", "z"])
     n = means.shape[0]
-    sh = np.empty((n, K, 3), dtype=np.float64)
-    sh[:, 0] = stack([f"f_dc_{c}" for c in range(3)])
-    if K > 1:
-        rest = stack([f"f_rest_{i}" for i in range(3 * (K - 1))])
-        sh[:, 1:] = rest.reshape(n, 3, K - 1).transpose(0, 2, 1)
+    color = stack([f"f_dc_{c}" for c in range(3)] + [f"f_rest_{i}" for i in range(3 * (K - 1))])
+    rest = color[:, 3:].reshape(n, 3, K - 1).transpose(0, 2, 1)  # channel-major in the file
+    sh = np.concatenate([color[:, None, :3], rest], axis=1)
     return gaussians_from_pre_activation(
         means=means,
         sh=sh,

@@ -265,6 +265,19 @@ def test_ply_loads_ascii_and_f_rest_channel_major(tmp_path):
     assert g.sh[0, 1:].tolist() == [[1.0, 11.0, 21.0], [2.0, 12.0, 22.0], [3.0, 13.0, 23.0]]
 
 
+def test_ply_loads_big_endian_with_extra_list_element(tmp_path):
+    cols = standard_columns(5, dtype=np.float32)
+    arr = np.empty(5, dtype=[(k, ">f4") for k in cols])
+    for k, v in cols.items():
+        arr[k] = v
+    faces = np.empty(2, dtype=[("vertex_indices", "O")])
+    faces["vertex_indices"] = [np.array([0, 1, 2], dtype=np.int32), np.array([2, 3, 4], dtype=np.int32)]
+    elements = [PlyElement.describe(arr, "vertex"), PlyElement.describe(faces, "face")]
+    PlyData(elements, byte_order=">").write(str(tmp_path / "be.ply"))
+    g = load_ply(tmp_path / "be.ply")
+    assert np.array_equal(g.means[:, 1].numpy(), cols["y"]) and np.array_equal(g.sh[:, 0, 2].numpy(), cols["f_dc_2"])
+
+
 def test_ply_time_property_round_trip(tmp_path):
     g = make(5, times=True)
     save_ply(tmp_path / "t.ply", g)

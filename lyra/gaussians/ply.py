@@ -193,7 +193,8 @@ def _copy_vertex_fields(ply: PlyData) -> dict | None:
         if isinstance(prop, PlyListProperty):
             out[prop.name] = prop  # only an error if the loader needs it
         else:
-            out[prop.name] = np.array(vert.data[prop.name])
+            v = vert.data[prop.name]
+            out[prop.name] = np.array(v, dtype=v.dtype.newbyteorder("="))  # native order (torch needs it)
     return out
 
 

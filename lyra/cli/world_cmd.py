@@ -30,6 +30,23 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_gaussians(args: argparse.Namespace) -> int:
+    import torch
+
+    from lyra.cache3d import depth_to_gaussians
+    from lyra.cameras import Cameras, default_intrinsics
+    from lyra.gaussians import save_gaussians
+    from lyra.world import World, generate_world
+
+    world = World.load_json(args.world) if args.world else generate_world(args.seed, args.kind, moving=args.moving)
+    cam = Cameras(torch.eye(4), default_intrinsics(args.height, args.width, args.fov), args.height, args.width)
+    view = world.render(cam, args.time, supersample=2)
+    g = depth_to_gaussians(view.rgb[0], view.depth[0], cam, stride=args.stride)
+    save_gaussians(args.out, g)
+    print(f"wrote {args.out} ({len(g)} Gaussians lifted from the anchor view of world seed {world.seed})")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     world = sub.add_parser("world", help="procedural worlds with exact ground truth")
     wsub = world.add_subparsers(dest="world_command", metavar="WORLD_COMMAND", required=True)
@@ -45,3 +62,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_camera_args(p)
     add_output_args(p)
     p.set_defaults(func=run_render, command="world render")
+
+    q = wsub.add_parser("gaussians", help="lift the anchor view of a world to Gaussians (one per pixel) and save them")
+    q.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    q.add_argument("--kind", choices=("room", "yard", "random"), default="random", help="world kind")
+    q.add_argument("--world", metavar="JSON", help="load this world instead of generating one")
+    q.add_argument("--moving", action="store_true", help="generate moving objects")
+    q.add_argument("--time", type=float, default=0.0, help="time in [0, 1] (default 0)")
+    q.add_argument("--height", type=int, default=256, help="anchor image height (default 256)")
+    q.add_argument("--width", type=int, default=448, help="anchor image width (default 448)")
+    q.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees (default 60)")
+    q.add_argument("--stride", type=int, default=1, help="keep every stride-th pixel (default 1)")
+    q.add_argument("--out", required=True, help="output scene (.ply or .spz)")
+    q.set_defaults(func=run_gaussians, command="world gaussians")

@@ -27,8 +27,6 @@ map into [0, 1], and keeping SH keeps the file's values exact.
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ import torch
 from plyfile import PlyData, PlyElement, PlyListProperty
 
 from lyra.gaussians.gaussians import SH_C0, GaussianError, Gaussians, sh_degree_of
+from lyra.utils.files import atomic_write
 
 OPACITY_EPS = 1e-6  # opacities are clamped to [eps, 1 - eps] before the logit
 WRITABLE_SH_DEGREES = (0, 3)
@@ -46,34 +45,6 @@ class PlyFormatError(GaussianError):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    A failed write leaves any existing ``path`` untouched. The file gets the usual 0o666 & ~umask mode.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _np64(t: torch.Tensor) -> np.ndarray:

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from lyra.gaussians.gaussians import GaussianError, Gaussians
-from lyra.gaussians.ply import atomic_write, gaussians_from_pre_activation, pre_activation_fields
+from lyra.gaussians.ply import gaussians_from_pre_activation, pre_activation_fields
+from lyra.utils.files import atomic_write
 
 DEFAULT_FRACTIONAL_BITS = 12
 SPZ_VERSION = 3

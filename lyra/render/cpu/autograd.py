@@ -1,0 +1,138 @@
+"""The cpu backend's kernel-level entry point: a torch.autograd.Function around the numba kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lyra.render.cpu import threads
+from lyra.render.cpu.backward import rasterize_backward
+from lyra.render.cpu.binning import bin_gaussians
+from lyra.render.cpu.forward import rasterize_forward
+from lyra.render.cpu.project import NF, NG_CLASSIC, NG_EVAL3D, project_backward, project_forward
+from lyra.render.options import RenderOptions
+
+
+def _f64(t: Tensor) -> np.ndarray:
+    """A C-contiguous float64 numpy copy/view of t (numpy converts single-threaded: no OpenMP barrier)."""
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
+
+
+def _torch(a: np.ndarray, dtype: torch.dtype) -> Tensor:
+    """float64 array -> tensor of dtype, converted by numpy (see _f64)."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=torch.empty((), dtype=dtype).numpy().dtype))
+
+
+def _chunks(n: int) -> int:
+    """Work items for per-Gaussian kernels: a few per thread."""
+    return max(1, min(n, 4 * threads.num_workers()))
+
+
+def _check(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor, w2c: Tensor,
+           K: Tensor, background: Tensor) -> None:
+    n = means.shape[0]
+    c = w2c.shape[0]
+    expect = {"means": (means, (n, 3)), "quats": (quats, (n, 4)), "scales": (scales, (n, 3)),
+              "opacities": (opacities, (n,)), "colors": (colors, (c, n, 3)), "w2c": (w2c, (c, 4, 4)),
+              "K": (K, (c, 3, 3)), "background": (background, (c, 3))}
+    for name, (t, shape) in expect.items():
+        if tuple(t.shape) != shape:
+            raise ValueError(f"rasterize_cpu: {name} must have shape {list(shape)}, got {list(t.shape)}")
+        if t.device.type != "cpu":
+            raise ValueError(f"rasterize_cpu: {name} is on {t.device}; the cpu backend needs CPU tensors")
+
+
+class RasterizeCPU(torch.autograd.Function):
+    """Differentiable w.r.t. means, quats, scales, opacities and colors (analytic backward)."""
+
+    @staticmethod
+    def forward(ctx: Any, means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
+                w2c: Tensor, K: Tensor, background: Tensor, width: int, height: int,
+                opts: RenderOptions) -> tuple[Tensor, Tensor, Tensor]:
+        n_cam, n_gauss = w2c.shape[0], means.shape[0]
+        tile = int(opts.tile_size)
+        tiles_w, tiles_h = (width + tile - 1) // tile, (height + tile - 1) // tile
+        eval3d = opts.mode == "eval3d"
+        a_means, a_quats, a_scales, a_opac = _f64(means), _f64(quats), _f64(scales), _f64(opacities)
+        a_colors, a_w2c, a_K, a_bg = _f64(colors), _f64(w2c), _f64(K), _f64(background)
+        rec = np.empty((n_cam, n_gauss, NF))
+        rect = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
+        pbox = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
+        project_forward(a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,
+                        float(opts.near), float(opts.far), float(opts.eps2d), eval3d,
+                        _chunks(n_gauss), rec, rect, pbox)
+        starts, ids = bin_gaussians(rec, rect, tiles_w, tiles_h)
+        rgb = np.empty((n_cam, height, width, 3))
+        depth = np.empty((n_cam, height, width, 1))
+        alpha = np.empty((n_cam, height, width, 1))
+        t_final = np.empty((n_cam, height, width))
+        d_final = np.empty((n_cam, height, width))
+        last = np.empty((n_cam, height, width), dtype=np.int64)
+        n_work = max(1, min(threads.num_workers(), starts.shape[0] - 1))
+        rasterize_forward(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
+                          eval3d, n_work, rgb, depth, alpha, t_final, d_final, last)
+        ctx.state = dict(
+            arrays=(a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
+                    t_final, d_final, last),
+            sizes=(width, height, tile, tiles_w, tiles_h, eval3d, float(opts.eps2d)),
+            dtypes=(means.dtype, quats.dtype, scales.dtype, opacities.dtype, colors.dtype),
+        )
+        dtype = means.dtype
+        return _torch(rgb, dtype), _torch(depth, dtype), _torch(alpha, dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g_rgb: Tensor | None, g_depth: Tensor | None, g_alpha: Tensor | None):
+        (a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
+         t_final, d_final, last) = ctx.state["arrays"]
+        width, height, tile, tiles_w, tiles_h, eval3d, eps2d = ctx.state["sizes"]
+        n_cam, n_gauss = rec.shape[0], rec.shape[1]
+        shape_rgb, shape_1 = (n_cam, height, width, 3), (n_cam, height, width, 1)
+        gr = _f64(g_rgb) if g_rgb is not None else np.zeros(shape_rgb)
+        gd = _f64(g_depth) if g_depth is not None else np.zeros(shape_1)
+        ga = _f64(g_alpha) if g_alpha is not None else np.zeros(shape_1)
+        n_work = max(1, min(threads.num_workers(), starts.shape[0] - 1))
+        gbuf = np.zeros((n_work, n_cam, n_gauss, NG_EVAL3D if eval3d else NG_CLASSIC))
+        rasterize_backward(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
+                           eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
+        g_means = np.zeros((n_gauss, 3))
+        g_quats = np.zeros((n_gauss, 4))
+        g_scales = np.zeros((n_gauss, 3))
+        g_opac = np.zeros(n_gauss)
+        g_colors = np.zeros((n_cam, n_gauss, 3))
+        project_backward(a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d, _chunks(n_gauss),
+                         rect, gbuf,
+                         g_means, g_quats, g_scales, g_opac, g_colors)
+        out = []
+        grads = (g_means, g_quats, g_scales, g_opac, g_colors)
+        for g, need, dt in zip(grads, ctx.needs_input_grad[:5], ctx.state["dtypes"], strict=True):
+            out.append(_torch(g, dt) if need else None)
+        return (*out, None, None, None, None, None, None)
+
+
+def rasterize_cpu(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4] (w, x, y, z), normalised inside
+    scales: Tensor,  # [N, 3] standard deviations
+    opacities: Tensor,  # [N]
+    colors: Tensor,  # [C, N, 3]
+    w2c: Tensor,  # [C, 4, 4]
+    K: Tensor,  # [C, 3, 3]
+    width: int,
+    height: int,
+    background: Tensor,  # [C, 3] (or [3])
+    opts: RenderOptions,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Rasterize N Gaussians into C cameras with the numba kernels (semantics: docs/rasterizer.md).
+
+    Returns rgb [C,H,W,3], depth [C,H,W,1] (expected depth, 0 where empty), alpha [C,H,W,1], in the
+    dtype of ``means``; differentiable w.r.t. means, quats, scales, opacities and colors.
+    """
+    width, height = int(width), int(height)
+    if background.ndim == 1:
+        background = background.expand(w2c.shape[0], 3)
+    _check(means, quats, scales, opacities, colors, w2c, K, background)
+    return RasterizeCPU.apply(means, quats, scales, opacities, colors, w2c, K, background, width, height, opts)
+

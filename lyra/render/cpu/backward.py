@@ -1,0 +1,207 @@
+"""Tile rasterizer backward pass (numba): analytic, back to front per pixel.
+
+From the stored final transmittance T_f and the entry index of the last composited Gaussian per
+pixel, each tile walks its list backwards, recovers T before every Gaussian by division
+(T_i = T_{i+1} / (1 - alpha_i)) and keeps the suffix sum S = sum_{j>i} (g . f_j) alpha_j T_j + g_T T_f,
+so memory is O(pixels + Gaussians), independent of the number of tile-Gaussian intersections.
+Per-Gaussian gradients are summed over the tile's pixels and added to the work item's own buffer
+``gbuf[w]`` (no races); project.py reduces the buffers.
+
+Gradient buffer layout per (camera, Gaussian): 0..2 colour, 3 opacity, 4 z (depth channel), then
+classic: 5 mx, 6 my, 7 a, 8 b, 9 c; eval3d: 5..13 M (row-major), 14..16 go.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from lyra.render.cpu.forward import ALPHA_MAX, ALPHA_MIN, row_span
+from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_GEO, R_MX, R_MY, R_O, R_P, R_Z
+
+
+@njit(cache=True)
+def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                   tiles_w: int, tiles_per_cam: int, eval3d: bool, g_rgb, g_depth, g_alpha,
+                   t_final, d_final, last, gb, tl, sacc, grgb, gdn, lastl, rxs, ag, row_last) -> None:
+    c = t // tiles_per_cam
+    tt = t - c * tiles_per_cam
+    ty = tt // tiles_w
+    tx = tt - ty * tiles_w
+    u0, v0 = tx * tile, ty * tile
+    u1, v1 = min(u0 + tile, width), min(v0 + tile, height)
+    tw = u1 - u0
+    kmax = -1
+    for v in range(v0, v1):
+        row_last[v - v0] = -1
+        for u in range(u0, u1):
+            li = (v - v0) * tw + (u - u0)
+            lk = last[c, v, u]
+            lastl[li] = lk
+            if lk < 0:
+                continue
+            kmax = max(kmax, lk)
+            row_last[v - v0] = max(row_last[v - v0], lk)
+            tf = t_final[c, v, u]
+            aout = 1.0 - tf
+            gr0, gr1, gr2 = g_rgb[c, v, u, 0], g_rgb[c, v, u, 1], g_rgb[c, v, u, 2]
+            gd = g_depth[c, v, u, 0]
+            # rgb = sum + T_f bg; alpha = 1 - T_f; depth = D / max(1 - T_f, 1e-10)
+            gt = gr0 * bg[c, 0] + gr1 * bg[c, 1] + gr2 * bg[c, 2] - g_alpha[c, v, u, 0]
+            if aout > 1e-10:
+                gt += gd * d_final[c, v, u] / (aout * aout)
+            tl[li] = tf
+            sacc[li] = gt * tf
+            grgb[3 * li] = gr0
+            grgb[3 * li + 1] = gr1
+            grgb[3 * li + 2] = gr2
+            gdn[li] = gd / max(aout, 1e-10)
+    if kmax < 0:
+        return
+    fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+    for u in range(u0, u1):
+        rxs[u - u0] = (u + 0.5 - cx) / fx
+    ng = ag.shape[0]
+    for k in range(kmax, starts[t] - 1, -1):
+        n = ids[k]
+        gu0, gu1 = max(u0, pbox[c, n, 0]), min(u1, pbox[c, n, 1])
+        gv0, gv1 = max(v0, pbox[c, n, 2]), min(v1, pbox[c, n, 3])
+        if gu0 >= gu1 or gv0 >= gv1:
+            continue
+        r = rec[c, n]
+        o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
+        p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
+        col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
+        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = 0.0
+        ca = cb = cc = 0.0
+        if eval3d:
+            m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+            m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
+            m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
+            g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
+        else:
+            ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+        for i in range(ng):
+            ag[i] = 0.0
+        touched = False
+        for v in range(gv0, gv1):
+            if k > row_last[v - v0]:
+                continue
+            yc = v + 0.5
+            lo, hi = row_span(p00, p01, p02, p11, p12, p22, yc, gu0, gu1)
+            if lo >= hi:
+                continue
+            row = (v - v0) * tw - u0
+            ry = h0 = h1 = h2 = dy = 0.0
+            if eval3d:
+                ry = (yc - cy) / fy
+                h0 = m01 * ry + m02
+                h1 = m11 * ry + m12
+                h2 = m21 * ry + m22
+            else:
+                dy = my - yc
+            for u in range(lo, hi):
+                li = row + u
+                if k > lastl[li]:
+                    continue
+                if eval3d:
+                    rx = rxs[u - u0]
+                    w0 = m00 * rx + h0
+                    w1 = m10 * rx + h1
+                    w2 = m20 * rx + h2
+                    x0 = g1 * w2 - g2 * w1
+                    x1 = g2 * w0 - g0 * w2
+                    x2 = g0 * w1 - g1 * w0
+                    nn = x0 * x0 + x1 * x1 + x2 * x2
+                    im = 1.0 / (w0 * w0 + w1 * w1 + w2 * w2)
+                    sig = 0.5 * nn * im
+                else:
+                    dx = mx - (u + 0.5)
+                    sig = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    if sig < 0.0:
+                        continue
+                e = math.exp(-sig)
+                raw = o * e
+                a = min(ALPHA_MAX, raw)
+                if a < ALPHA_MIN:
+                    continue
+                touched = True
+                ia = 1.0 / (1.0 - a)
+                tcur = tl[li] * ia
+                wgt = a * tcur
+                gr0, gr1, gr2, gz = grgb[3 * li], grgb[3 * li + 1], grgb[3 * li + 2], gdn[li]
+                gf = gr0 * col0 + gr1 * col1 + gr2 * col2 + gz * z
+                s = sacc[li]
+                dalpha = tcur * gf - s * ia
+                ag[G_COL] += gr0 * wgt
+                ag[G_COL + 1] += gr1 * wgt
+                ag[G_COL + 2] += gr2 * wgt
+                ag[G_Z] += gz * wgt
+                sacc[li] = s + gf * wgt
+                tl[li] = tcur
+                if raw > ALPHA_MAX:
+                    continue  # clamped: no gradient to o or sigma
+                ag[G_O] += dalpha * e
+                dsig = -dalpha * a
+                if eval3d:
+                    # sigma = 0.5 |go x w|^2 / |w|^2
+                    f = 2.0 * sig * im
+                    y0 = x1 * g2 - x2 * g1  # (go x w) x go
+                    y1 = x2 * g0 - x0 * g2
+                    y2 = x0 * g1 - x1 * g0
+                    dw0 = dsig * (y0 * im - f * w0)
+                    dw1 = dsig * (y1 * im - f * w1)
+                    dw2 = dsig * (y2 * im - f * w2)
+                    ag[G_GEO] += dw0 * rx
+                    ag[G_GEO + 1] += dw0 * ry
+                    ag[G_GEO + 2] += dw0
+                    ag[G_GEO + 3] += dw1 * rx
+                    ag[G_GEO + 4] += dw1 * ry
+                    ag[G_GEO + 5] += dw1
+                    ag[G_GEO + 6] += dw2 * rx
+                    ag[G_GEO + 7] += dw2 * ry
+                    ag[G_GEO + 8] += dw2
+                    ds = dsig * im  # d sigma / d go = (w x (go x w)) / |w|^2
+                    ag[G_GEO + 9] += ds * (w1 * x2 - w2 * x1)
+                    ag[G_GEO + 10] += ds * (w2 * x0 - w0 * x2)
+                    ag[G_GEO + 11] += ds * (w0 * x1 - w1 * x0)
+                else:
+                    ag[G_GEO] += dsig * (ca * dx + cb * dy)
+                    ag[G_GEO + 1] += dsig * (cb * dx + cc * dy)
+                    ag[G_GEO + 2] += dsig * 0.5 * dx * dx
+                    ag[G_GEO + 3] += dsig * dx * dy
+                    ag[G_GEO + 4] += dsig * 0.5 * dy * dy
+        if touched:
+            for i in range(ng):
+                gb[c, n, i] += ag[i]
+
+
+@njit(parallel=True, cache=True)
+def rasterize_backward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                       tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha,
+                       t_final, d_final, last, gbuf) -> None:
+    """Accumulate image-space gradients of every Gaussian into gbuf [n_work, C, N, NG].
+
+    g_rgb [C,H,W,3], g_depth [C,H,W,1], g_alpha [C,H,W,1]: gradients of the outputs;
+    t_final, d_final, last: saved by rasterize_forward. gbuf must be zero on entry.
+    """
+    tiles_per_cam = tiles_w * tiles_h
+    n_tiles = starts.shape[0] - 1
+    n_work = gbuf.shape[0]
+    npix = tile * tile
+    for w in prange(n_work):
+        tl = np.empty(npix)
+        sacc = np.empty(npix)
+        grgb = np.empty(3 * npix)
+        gdn = np.empty(npix)
+        lastl = np.empty(npix, dtype=np.int64)
+        rxs = np.empty(tile)
+        ag = np.empty(gbuf.shape[3])
+        row_last = np.empty(tile, dtype=np.int64)
+        gb = gbuf[w]
+        for t in range(w, n_tiles, n_work):
+            _backward_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+                           tiles_per_cam, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gb,
+                           tl, sacc, grgb, gdn, lastl, rxs, ag, row_last)

@@ -1,0 +1,185 @@
+"""Tile rasterizer forward pass (numba): front-to-back alpha compositing per pixel, gsplat rules.
+
+Each work item owns the tiles ``w, w + n_work, ...`` (cyclic, for load balance whatever numba's
+scheduler does). Inside a tile a Gaussian is evaluated only on the pixels of its culling conic
+(``project.py``): per row, the interval where alpha can reach 1/255; every other pixel provably
+has alpha < 1/255 and would be skipped anyway.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from lyra.render.cpu.project import R_GEO, R_MX, R_MY, R_O, R_P, R_Z
+
+ALPHA_MIN = 1.0 / 255.0
+ALPHA_MAX = 0.999
+T_MIN = 1e-4
+ROW_MARGIN = 1e-3  # pixels; widens each row interval (a superset is always safe)
+
+
+@njit(cache=True, inline="always")
+def row_span(p00: float, p01: float, p02: float, p11: float, p12: float, p22: float, yc: float,
+             lo: int, hi: int):
+    """Pixel columns [lo', hi') of row centre yc inside the culling conic, clipped to [lo, hi)."""
+    if p00 <= 0.0:
+        return lo, hi
+    bh = p01 * yc + p02
+    cq = (p11 * yc + 2.0 * p12) * yc + p22
+    disc = bh * bh - p00 * cq
+    if disc < 0.0:
+        return lo, lo
+    sd = math.sqrt(disc)
+    xl = (-bh - sd) / p00 - 0.5 - ROW_MARGIN
+    xh = (-bh + sd) / p00 - 0.5 + ROW_MARGIN
+    if xl > lo:
+        lo = min(hi, int(math.ceil(min(xl, 1e9))))
+    if xh < hi - 1:
+        hi = max(lo, int(math.floor(max(xh, -1e9))) + 1)
+    return lo, hi
+
+
+@njit(cache=True)
+def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                 tiles_w: int, tiles_per_cam: int, eval3d: bool, rgb, depth, alpha, t_final, d_final, last,
+                 tl, acc, dacc, lastl, done, rxs, row_left) -> None:
+    c = t // tiles_per_cam
+    tt = t - c * tiles_per_cam
+    ty = tt // tiles_w
+    tx = tt - ty * tiles_w
+    u0, v0 = tx * tile, ty * tile
+    u1, v1 = min(u0 + tile, width), min(v0 + tile, height)
+    tw = u1 - u0
+    npix = tw * (v1 - v0)
+    for i in range(npix):
+        tl[i] = 1.0
+        acc[3 * i] = 0.0
+        acc[3 * i + 1] = 0.0
+        acc[3 * i + 2] = 0.0
+        dacc[i] = 0.0
+        lastl[i] = -1
+        done[i] = False
+    for i in range(v1 - v0):
+        row_left[i] = tw
+    fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+    for u in range(u0, u1):
+        rxs[u - u0] = (u + 0.5 - cx) / fx
+    n_done = 0
+    for k in range(starts[t], starts[t + 1]):
+        if n_done == npix:
+            break
+        n = ids[k]
+        gu0, gu1 = max(u0, pbox[c, n, 0]), min(u1, pbox[c, n, 1])
+        gv0, gv1 = max(v0, pbox[c, n, 2]), min(v1, pbox[c, n, 3])
+        if gu0 >= gu1 or gv0 >= gv1:
+            continue
+        r = rec[c, n]
+        o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
+        p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
+        col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
+        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = 0.0
+        ca = cb = cc = 0.0
+        if eval3d:
+            m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+            m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
+            m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
+            g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
+        else:
+            ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+        for v in range(gv0, gv1):
+            if row_left[v - v0] == 0:
+                continue
+            yc = v + 0.5
+            lo, hi = row_span(p00, p01, p02, p11, p12, p22, yc, gu0, gu1)
+            if lo >= hi:
+                continue
+            row = (v - v0) * tw - u0
+            ry = h0 = h1 = h2 = dy = 0.0
+            if eval3d:
+                ry = (yc - cy) / fy
+                h0 = m01 * ry + m02
+                h1 = m11 * ry + m12
+                h2 = m21 * ry + m22
+            else:
+                dy = my - yc
+            for u in range(lo, hi):
+                li = row + u
+                if done[li]:
+                    continue
+                if eval3d:
+                    rx = rxs[u - u0]
+                    w0 = m00 * rx + h0
+                    w1 = m10 * rx + h1
+                    w2 = m20 * rx + h2
+                    x0 = g1 * w2 - g2 * w1
+                    x1 = g2 * w0 - g0 * w2
+                    x2 = g0 * w1 - g1 * w0
+                    sig = 0.5 * (x0 * x0 + x1 * x1 + x2 * x2) / (w0 * w0 + w1 * w1 + w2 * w2)
+                else:
+                    dx = mx - (u + 0.5)
+                    sig = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+                    if sig < 0.0:
+                        continue
+                a = min(ALPHA_MAX, o * math.exp(-sig))
+                if a < ALPHA_MIN:
+                    continue
+                tcur = tl[li]
+                tnext = tcur * (1.0 - a)
+                if tnext <= T_MIN:
+                    done[li] = True
+                    n_done += 1
+                    row_left[v - v0] -= 1
+                    continue
+                wgt = a * tcur
+                acc[3 * li] += col0 * wgt
+                acc[3 * li + 1] += col1 * wgt
+                acc[3 * li + 2] += col2 * wgt
+                dacc[li] += z * wgt
+                tl[li] = tnext
+                lastl[li] = k
+    for v in range(v0, v1):
+        for u in range(u0, u1):
+            li = (v - v0) * tw + (u - u0)
+            tf = tl[li]
+            aout = 1.0 - tf
+            rgb[c, v, u, 0] = acc[3 * li] + tf * bg[c, 0]
+            rgb[c, v, u, 1] = acc[3 * li + 1] + tf * bg[c, 1]
+            rgb[c, v, u, 2] = acc[3 * li + 2] + tf * bg[c, 2]
+            alpha[c, v, u, 0] = aout
+            depth[c, v, u, 0] = dacc[li] / max(aout, 1e-10)
+            t_final[c, v, u] = tf
+            d_final[c, v, u] = dacc[li]
+            last[c, v, u] = lastl[li]
+
+
+@njit(parallel=True, cache=True)
+def rasterize_forward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                      tiles_w: int, tiles_h: int, eval3d: bool, n_work: int,
+                      rgb, depth, alpha, t_final, d_final, last) -> None:
+    """Composite all tiles of all cameras.
+
+    Args:
+        rec [C,N,NF], colors [C,N,3], pbox [C,N,4]: projected Gaussians (project.py); starts, ids: tile
+        lists (binning.py); Ks [C,3,3]; bg [C,3].
+    Writes rgb [C,H,W,3], depth [C,H,W,1], alpha [C,H,W,1] and, for the backward, the final
+    transmittance t_final [C,H,W], the depth sum d_final [C,H,W] and the entry index of the last
+    composited Gaussian last [C,H,W] (-1: none).
+    """
+    tiles_per_cam = tiles_w * tiles_h
+    n_tiles = starts.shape[0] - 1
+    npix = tile * tile
+    for w in prange(n_work):
+        tl = np.empty(npix)
+        acc = np.empty(3 * npix)
+        dacc = np.empty(npix)
+        lastl = np.empty(npix, dtype=np.int64)
+        done = np.empty(npix, dtype=np.bool_)
+        rxs = np.empty(tile)
+        row_left = np.empty(tile, dtype=np.int64)
+        for t in range(w, n_tiles, n_work):
+            _render_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+                         tiles_per_cam, eval3d, rgb, depth, alpha, t_final, d_final, last,
+                         tl, acc, dacc, lastl, done, rxs, row_left)

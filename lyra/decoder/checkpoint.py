@@ -1,0 +1,107 @@
+"""Decoder weights: the official DeepSpeed checkpoints (lyra_static.pt / lyra_dynamic.pt) and our safetensors format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from lyra.decoder.config import DecoderConfig
+from lyra.utils.files import atomic_write
+
+if TYPE_CHECKING:
+    from lyra.decoder.model import LyraDecoder
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+OFFICIAL_REPO = "nvidia/Lyra"
+OFFICIAL_FILES = ("lyra_static.pt", "lyra_dynamic.pt")
+
+
+class CheckpointError(RuntimeError):
+    """Raised for a missing, unreadable or mismatching decoder checkpoint."""
+
+
+def load_official_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
+    """The decoder state dict of an official checkpoint file.
+
+    Reads with ``torch.load(weights_only=True)`` (no code execution); takes ``["module"]`` when present (DeepSpeed
+    layout; other entries are ignored) and strips a leading ``module.`` from the keys. Tensors keep their stored
+    dtype (bf16 in the released files); ``load_into`` casts them to the model's dtype.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"decoder checkpoint not found: {path}. Download {' or '.join(OFFICIAL_FILES)} from the Hugging Face repo "
+            f"{OFFICIAL_REPO} (e.g. `huggingface-cli download {OFFICIAL_REPO} lyra_static.pt --local-dir checkpoints`) "
+            f"and pass its path, e.g. checkpoints/lyra_static.pt"
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any unpickling failure is reported with the file name
+        msg = f"{path}: cannot read as a weights-only torch checkpoint ({type(e).__name__}: {e})"
+        raise CheckpointError(msg) from e
+    if isinstance(obj, dict) and isinstance(obj.get("module"), dict):
+        obj = obj["module"]
+    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict of tensors (or a DeepSpeed dict with 'module')")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def load_into(model: nn.Module, state: dict[str, Tensor], source: str = "state dict") -> None:
+    """Strictly load ``state`` into ``model`` (values cast to each parameter's dtype).
+
+    Raises CheckpointError listing missing keys, unexpected keys and shape mismatches.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
+                  for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        def lines(title: str, items: list[str]) -> str:
+            shown = "\n    ".join(items[:20]) + (f"\n    ... ({len(items) - 20} more)" if len(items) > 20 else "")
+            return f"\n  {title} ({len(items)}):\n    {shown}" if items else ""
+
+        raise CheckpointError(
+            f"{source} does not match the decoder configuration"
+            + lines("missing keys", missing)
+            + lines("unexpected keys", unexpected)
+            + lines("shape mismatches", mismatched)
+        )
+    cast = {k: v.to(own[k].dtype) for k, v in state.items()}
+    model.load_state_dict(cast, strict=True)
+
+
+def save_pretrained(model: LyraDecoder, directory: str | os.PathLike) -> None:
+    """Write ``config.json`` and ``model.safetensors`` (tensors as stored in the model) into ``directory``."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p, metadata={"format": "pt"}))
+    atomic_write(directory / CONFIG_NAME, lambda p: model.config.save(p))
+
+
+def from_pretrained(cls: type[LyraDecoder], directory: str | os.PathLike, device: torch.device | str = "cpu",
+                    dtype: torch.dtype | None = None) -> LyraDecoder:
+    """Rebuild a decoder saved by ``save_pretrained`` (strict key check)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory}: missing {name} (expected a folder written by save_pretrained)")
+    config = DecoderConfig.load(directory / CONFIG_NAME)
+    state = load_file(str(directory / WEIGHTS_NAME), device="cpu")
+    if dtype is None:
+        dtype = next(iter(state.values())).dtype if state else torch.float32
+    with torch.device("meta"):
+        model = cls(config)
+    model = model.to_empty(device=device).to(dtype)
+    load_into(model, state, source=str(directory / WEIGHTS_NAME))
+    return model

@@ -10,9 +10,19 @@ import pytest
 import torch
 
 from lyra.render.options import RenderOptions
+from lyra.render.projection import eval3d_frames, eval3d_pixel_boxes, world_to_camera
 from lyra.render.reference import rasterize_reference
 
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is faster, and steadier on a shared box."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _cams(C: int, H: int, W: int, dtype=F64, f: float = 40.0):
@@ -143,13 +153,40 @@ def test_matches_spec_literal_loop(mode):
 @pytest.mark.parametrize("mode", ["classic", "eval3d"])
 def test_compositing_tile_and_chunk_do_not_change_results(mode):
     H, W, C = 30, 44, 2
-    scene = _scene(150, C, seed=2)
+    far = _scene(120, C, seed=2)
+    near = _scene(12, C, seed=7, spread=0.5, size=0.6)  # large, close, some around the camera
+    near[0][:, 2] -= 2.4
+    scene = [torch.cat([a, b], dim=-2 if a.ndim == 3 else 0) for a, b in zip(far, near, strict=True)]
     w2c, K = _cams(C, H, W)
     base = _render(*scene, w2c, K, W, H, mode=mode, tile_size=16, chunk=64)
-    for ts, ch in ((1, 5), (4, 3), (8, 200)):
+    assert base[2].max() > 0.9
+    for ts, ch in ((1, 7), (4, 3), (8, 200)):
         other = _render(*scene, w2c, K, W, H, mode=mode, tile_size=ts, chunk=ch)
         for a, b in zip(base, other, strict=True):
             torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_eval3d_pixel_boxes_bound_the_support():
+    """Every pixel whose eval3d alpha reaches 1/255 lies inside the Gaussian's pixel box."""
+    H, W, C = 40, 56, 2
+    means, quats, scales, opac, _ = _scene(60, C, seed=8, spread=0.8, size=0.4)
+    means[:20, 2] -= 2.0  # some very close to (or around) the camera
+    w2c, K = _cams(C, H, W)
+    p_cam = world_to_camera(means, w2c)
+    box, bounded = eval3d_pixel_boxes(quats, scales, opac, p_cam, w2c, K)
+    assert bounded.float().mean() > 0.5 and (~bounded).any()
+    M, go = eval3d_frames(quats, scales, p_cam, w2c)
+    v, u = torch.meshgrid(torch.arange(H, dtype=F64) + 0.5, torch.arange(W, dtype=F64) + 0.5, indexing="ij")
+    for c in range(C):
+        r = torch.stack([(u - K[c, 0, 2]) / K[c, 0, 0], (v - K[c, 1, 2]) / K[c, 1, 1], torch.ones_like(u)], -1)
+        gd = torch.nn.functional.normalize(torch.einsum("nij,hwj->nhwi", M[c], r), dim=-1)
+        sigma = 0.5 * torch.linalg.cross(gd, go[c][:, None, None, :].expand_as(gd)).pow(2).sum(-1)
+        hit = opac[:, None, None] * torch.exp(-sigma) >= 1 / 255  # [N, H, W]
+        b = box[c]
+        inside = ((u >= b[:, 0, None, None]) & (u <= b[:, 1, None, None])
+                  & (v >= b[:, 2, None, None]) & (v <= b[:, 3, None, None]))
+        assert not (hit & ~inside).any()
+        assert hit.any()
 
 
 # ---------------------------------------------------------------------------------------------

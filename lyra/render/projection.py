@@ -150,3 +150,52 @@ def eval3d_frames(quats: Tensor, scales: Tensor, p_cam: Tensor, w2c: Tensor) -> 
     M = torch.einsum("nji,cjk->cnik", Rq, w2c[:, :3, :3]) / scales[None, :, :, None]
     go = -(M @ p_cam[..., None])[..., 0]
     return M, go
+
+
+def eval3d_pixel_boxes(
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    p_cam: Tensor,  # [C, N, 3]
+    w2c: Tensor,  # [C, 4, 4]
+    K: Tensor,  # [C, 3, 3]
+    inflate: float = 1.01,
+) -> tuple[Tensor, Tensor]:
+    """Pixel boxes outside which an eval3d Gaussian provably has alpha < 1/255 (float64, no gradient).
+
+    A pixel ray (line through the camera centre with direction d) gets eval3d
+    ``sigma = 0.5 * min_t |M (t d - p)|^2`` and ``alpha >= 1/255`` needs ``sigma <= ln(255 o) = k^2 / 2``,
+    i.e. ``dᵀ B d <= 0`` with ``B = (pᵀSp - k^2) S - (Sp)(Sp)ᵀ``, ``S = MᵀM``. On the plane d_z = 1 this is
+    an ellipse when B's upper-left 2x2 block is positive definite; its bounding box (k^2 inflated by 1%
+    plus 0.01 against rounding) is returned. Elsewhere (camera inside or beside the Gaussian) the box is
+    unbounded.
+
+    Returns:
+        box: [C, N, 4] (u_lo, u_hi, v_lo, v_hi) in pixels, +-inf where unbounded; empty boxes have lo > hi.
+        bounded: [C, N] bool.
+    """
+    with torch.no_grad():
+        M, go = eval3d_frames(quats.double(), scales.double(), p_cam.double(), w2c.double())
+        o = opacities.double().clamp(min=1.0 / 255.0)
+        k2 = (2.0 * torch.log(o * 255.0) * inflate + 0.01)[None]  # [1, N]
+        Sp = -(M.transpose(-1, -2) @ go[..., None])[..., 0]  # S p = Mᵀ M p
+        S = M.transpose(-1, -2) @ M
+        B = ((go * go).sum(-1) - k2)[..., None, None] * S - Sp[..., :, None] * Sp[..., None, :]
+        b00, b01, b11 = B[..., 0, 0], B[..., 0, 1], B[..., 1, 1]
+        det = b00 * b11 - b01 * b01
+        bounded = (b00 > 0) & (det > 0)
+        dets = torch.where(bounded, det, torch.ones_like(det))
+        i00, i01, i11 = b11 / dets, -b01 / dets, b00 / dets  # inverse of the 2x2 block
+        bx, by = B[..., 0, 2], B[..., 1, 2]
+        x0, y0 = -(i00 * bx + i01 * by), -(i01 * bx + i11 * by)
+        gamma = bx * (i00 * bx + i01 * by) + by * (i01 * bx + i11 * by) - B[..., 2, 2]
+        empty = bounded & (gamma < 0)
+        hx = torch.sqrt(gamma.clamp(min=0) * i00)
+        hy = torch.sqrt(gamma.clamp(min=0) * i11)
+        Kd = K.double()
+        fx, fy, cx, cy = (Kd[:, i, j, None] for i, j in ((0, 0), (1, 1), (0, 2), (1, 2)))
+        box = torch.stack([fx * (x0 - hx) + cx, fx * (x0 + hx) + cx, fy * (y0 - hy) + cy, fy * (y0 + hy) + cy], -1)
+        box = torch.where(empty[..., None], torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=box.dtype), box)
+        inf = torch.tensor([-math.inf, math.inf, -math.inf, math.inf], dtype=box.dtype)
+        box = torch.where(bounded[..., None], box, inf)
+    return box, bounded

@@ -5,17 +5,18 @@ honest vectorised implementation:
 
 1. project every Gaussian for every camera (``lyra.render.projection``);
 2. bin (camera, Gaussian) pairs into small *compositing tiles* of ``tile_size`` pixels (default 4,
-   a divisor of the spec's binning tile ``opts.tile_size``). In ``classic`` mode a pair is kept only
-   if its binning box overlaps the small tile: outside the box ``alpha < 1/255`` provably (the
-   opacity-aware extent never reaches the 3.33 cap for opacities <= 1), so the result equals the
-   spec's. In ``eval3d`` mode the 2D box does not bound the 3D evaluation, so a pair is kept for
-   every small tile of every spec tile the box touches;
+   a divisor of the spec's binning tile ``opts.tile_size``), keeping a pair only where the spec's
+   tiles would and where alpha can reach 1/255 (sub-tile culling that provably changes nothing):
+   in ``classic`` mode the binning box itself bounds that support (the opacity-aware extent never
+   reaches the 3.33 cap for opacities <= 1); in ``eval3d`` mode the 2D box does not bound the 3D
+   evaluation, so the exact image of the Gaussian's alpha = 1/255 ellipsoid (a pixel box from
+   ``projection.eval3d_pixel_boxes``, slightly inflated) is used where it is bounded;
 3. sort each small tile's list by (depth, Gaussian index) with one global sort;
 4. composite all small tiles together, ``chunk`` Gaussians at a time: alphas [tiles, pixels, chunk],
    transmittance by ``cumprod`` (the same sequential products as a per-pixel loop), the
    ``T <= 1e-4`` cutoff carried across chunks; tiles whose pixels are all done drop out.
 
-Results do not depend on ``tile_size`` or ``chunk``. Runs in float32 or float64 (the dtype of
+Results do not depend on ``tile_size`` or ``chunk`` (up to float rounding). Runs in float32 or float64 (the dtype of
 ``means``).
 """
 
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor
 
 from lyra.render.options import ALPHA_MAX, ALPHA_THRESHOLD, T_MIN, RenderOptions
-from lyra.render.projection import Projection, eval3d_frames, project, tile_ranges
+from lyra.render.projection import Projection, eval3d_frames, eval3d_pixel_boxes, project, tile_ranges
 
 DEFAULT_TILE = 4
 DEFAULT_CHUNK = 64
@@ -66,7 +67,10 @@ def rasterize_reference(
     nbins, P = C * sh * sw, S * S
 
     proj = project(means, quats, scales, opacities, w2c, K, width, height, opts.near, opts.far, opts.eps2d)
-    cn, bins = _intersections(proj, opts, S, width, height)
+    boxes = None
+    if opts.mode == "eval3d" and S < opts.tile_size:
+        boxes = eval3d_pixel_boxes(quats, scales, opacities, proj.p_cam, w2c, K)[0]
+    cn, bins = _intersections(proj, opts, S, width, height, boxes)
     attrs = _attributes(proj, quats, scales, opacities, colors, w2c, opts.mode)
     counts = torch.bincount(bins, minlength=nbins)
     starts = torch.cumsum(counts, 0) - counts
@@ -88,16 +92,14 @@ def rasterize_reference(
         pos = starts[act, None] + step * chunk + ar  # [A, B]
         valid = pos < (starts + counts)[act, None]
         gid = cn[pos.clamp(max=max(cn.numel() - 1, 0))]
-        g = attrs[gid]  # [A, B, k]
+        head, o, z, col = attrs[gid].split([attrs.shape[1] - 5, 1, 1, 3], dim=-1)  # rows [A, B, k]
+        o = o[..., 0] * valid  # padding gets opacity 0, hence alpha 0 < 1/255: skipped
         pix = origin[act, None, :] + local[None] + 0.5  # [A, P, 2] pixel centres
         if opts.mode == "classic":
-            alpha, keep = _alpha_classic(g, pix)
+            a = _alpha_classic(head, o, pix)
         else:
-            cam = act // (sh * sw)
-            alpha, keep = _alpha_eval3d(g, pix, K[cam])
-        a = torch.where(keep & valid[:, None, :], alpha, torch.zeros_like(alpha))
+            a = _alpha_eval3d(head, o, pix, K[act // (sh * sw)])
         T_new, done_new, w = _composite_chunk(a, T[act], done[act])
-        col, z = g[..., -3:], g[..., -4:-3]
         rgb_parts.append(torch.bmm(w, col))
         depth_parts.append(torch.bmm(w, z))
         bin_parts.append(act)
@@ -119,8 +121,10 @@ def rasterize_reference(
     return tuple(_to_image(x, C, sh, sw, S, height, width) for x in (rgb, depth, alpha_out))
 
 
-def _intersections(proj: Projection, opts: RenderOptions, S: int, width: int, height: int) -> tuple[Tensor, Tensor]:
-    """Sorted (camera, Gaussian) x small-tile pairs.
+def _intersections(
+    proj: Projection, opts: RenderOptions, S: int, width: int, height: int, boxes: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Sorted (camera, Gaussian) x small-tile pairs (``boxes``: eval3d pixel bounds [C, N, 4] or None).
 
     Returns:
         cn: [I] flat index c * N + n of each pair, sorted by (small tile, depth, n).
@@ -130,10 +134,19 @@ def _intersections(proj: Projection, opts: RenderOptions, S: int, width: int, he
     sw, sh = math.ceil(width / S), math.ceil(height / S)
     if opts.mode == "classic":
         r = tile_ranges(proj.mean2d, proj.radii, S, width, height)
-    else:  # every small tile of every spec tile the box touches
+    else:  # small tiles of the spec tiles the box touches, minus those the 3D bound rules out
         f = opts.tile_size // S
         r = tile_ranges(proj.mean2d, proj.radii, opts.tile_size, width, height) * f
         r = torch.minimum(r, torch.tensor([sw, sw, sh, sh], device=r.device))
+        if f > 1 and boxes is not None:
+            box = boxes.to(r.device)
+            lim = torch.tensor([sw, sw, sh, sh], dtype=box.dtype, device=r.device)
+            lo = torch.floor(box[..., 0::2] / S).clamp(min=0)
+            hi = torch.ceil(box[..., 1::2] / S)
+            sub = torch.stack([lo[..., 0], hi[..., 0], lo[..., 1], hi[..., 1]], dim=-1)
+            sub = torch.minimum(sub.clamp(min=0), lim).long()
+            r = torch.stack([torch.maximum(r[..., 0], sub[..., 0]), torch.minimum(r[..., 1], sub[..., 1]),
+                             torch.maximum(r[..., 2], sub[..., 2]), torch.minimum(r[..., 3], sub[..., 3])], -1)
     x0, x1, y0, y1 = r.unbind(-1)
     nx, ny = (x1 - x0).clamp(min=0), (y1 - y0).clamp(min=0)
     cnt = (nx * ny * proj.visible).flatten()  # [C*N]
@@ -181,32 +194,42 @@ def _pixel_grid(C: int, sh: int, sw: int, S: int, dtype: torch.dtype, device: to
     return origin, local
 
 
-def _alpha_classic(g: Tensor, pix: Tensor) -> tuple[Tensor, Tensor]:
-    """EWA alphas [A, P, B] and the keep mask (sigma >= 0 and alpha >= 1/255) of rows g [A, B, k]."""
-    dx = g[:, None, :, 0] - pix[..., 0, None]  # [A, P, B]
-    dy = g[:, None, :, 1] - pix[..., 1, None]
-    a, b, c = g[:, None, :, 2], g[:, None, :, 3], g[:, None, :, 4]
-    sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
-    alpha = (g[:, None, :, 5] * torch.exp(-sigma.clamp(min=0))).clamp(max=ALPHA_MAX)
-    return alpha, (sigma >= 0) & (alpha >= ALPHA_THRESHOLD)
+def _alpha_classic(head: Tensor, o: Tensor, pix: Tensor) -> Tensor:
+    """EWA alphas [A, P, B], 0 where skipped (sigma < 0 or alpha < 1/255).
+
+    Args:
+        head: [A, B, 5] rows (mean2d x, y, conic a, b, c); o: [A, B] opacities; pix: [A, P, 2] pixel centres.
+    """
+    mx, my, ca, cb, cc = (x[:, None, :] for x in head.unbind(-1))
+    dx = mx - pix[..., 0, None]  # [A, P, B]
+    dy = my - pix[..., 1, None]
+    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+    alpha = (o[:, None, :] * torch.exp(-sigma.clamp(min=0))).clamp(max=ALPHA_MAX)
+    keep = (sigma >= 0) & (alpha >= ALPHA_THRESHOLD)
+    return torch.where(keep, alpha, torch.zeros_like(alpha))
 
 
-def _alpha_eval3d(g: Tensor, pix: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
-    """3D-evaluated alphas [A, P, B] along pixel rays; K [A, 3, 3] is each small tile's camera."""
-    A, B = g.shape[:2]
+def _alpha_eval3d(head: Tensor, o: Tensor, pix: Tensor, K: Tensor) -> Tensor:
+    """3D-evaluated alphas [A, P, B] along pixel rays, 0 where alpha < 1/255.
+
+    Args:
+        head: [A, B, 12] rows (M row-major 9, go 3); o: [A, B]; pix: [A, P, 2]; K: [A, 3, 3] the
+            camera of each small tile.
+    """
+    A, B = head.shape[:2]
     P = pix.shape[1]
+    M, go = head.split([9, 3], dim=-1)
     rx = (pix[..., 0] - K[:, None, 0, 2]) / K[:, None, 0, 0]
     ry = (pix[..., 1] - K[:, None, 1, 2]) / K[:, None, 1, 1]
-    r = torch.stack([rx, ry, torch.ones_like(rx)], dim=1)  # [A, 3, P]
-    Mr = torch.bmm(g[..., :9].reshape(A, B * 3, 3), r).reshape(A, B, 3, P).permute(0, 3, 1, 2)  # [A,P,B,3]
-    gd = Mr * torch.rsqrt((Mr * Mr).sum(-1, keepdim=True))
-    go = g[:, None, :, 9:12]
-    cx = gd[..., 1] * go[..., 2] - gd[..., 2] * go[..., 1]
-    cy = gd[..., 2] * go[..., 0] - gd[..., 0] * go[..., 2]
-    cz = gd[..., 0] * go[..., 1] - gd[..., 1] * go[..., 0]
+    r = torch.stack([rx, ry, torch.ones_like(rx)], dim=-1)  # [A, P, 3]
+    Mt = M.reshape(A, B, 3, 3).transpose(1, 2).reshape(A, 3 * B, 3)  # rows ordered (i, b)
+    Mr = torch.bmm(r, Mt.transpose(1, 2)).reshape(A, P, 3, B)  # (M_b r_p)_i
+    gx, gy, gz = (Mr * torch.rsqrt((Mr * Mr).sum(2, keepdim=True))).unbind(2)  # [A, P, B], unit gd
+    ox, oy, oz = (x[:, None, :] for x in go.unbind(-1))  # [A, 1, B]
+    cx, cy, cz = gy * oz - gz * oy, gz * ox - gx * oz, gx * oy - gy * ox
     sigma = 0.5 * (cx * cx + cy * cy + cz * cz)
-    alpha = (g[:, None, :, 12] * torch.exp(-sigma)).clamp(max=ALPHA_MAX)
-    return alpha, alpha >= ALPHA_THRESHOLD
+    alpha = (o[:, None, :] * torch.exp(-sigma)).clamp(max=ALPHA_MAX)
+    return torch.where(alpha >= ALPHA_THRESHOLD, alpha, torch.zeros_like(alpha))
 
 
 def _composite_chunk(a: Tensor, T_in: Tensor, done_in: Tensor) -> tuple[Tensor, Tensor, Tensor]:

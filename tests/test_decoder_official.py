@@ -1,4 +1,4 @@
-"""Parity of DecoderConfig.official() with the released checkpoints (method §3.5, §11, Appendix A), on the meta device."""
+"""DecoderConfig.official() vs the released checkpoints (method §3.5, §11, Appendix A), built on the meta device."""
 
 import math
 

@@ -69,8 +69,11 @@ def ssd_chunked(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_si
     causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
     seg = (a_cum[..., :, None] - a_cum[..., None, :]).masked_fill(~causal, -math.inf)
     W = torch.exp(seg)  # [b, c, g, r, Q, Q]
-    W.mul_(dtr[..., None, :])
-    W.mul_(torch.einsum("bcign,bcjgn->bcgij", Cr, Br)[:, :, :, None])
+    CB = torch.einsum("bcign,bcjgn->bcgij", Cr, Br)[:, :, :, None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, dt, A, B, C)):
+        W = W * dtr[..., None, :] * CB
+    else:  # in place: the [.., Q, Q] tensor dominates memory
+        W.mul_(dtr[..., None, :]).mul_(CB)
     y = torch.einsum("bcgrij,bcjgrp->bcigrp", W, xr)
     del W, seg
 

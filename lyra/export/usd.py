@@ -1,0 +1,214 @@
+"""USD / USDZ export of Gaussian sets with OpenUSD's ``UsdVol.ParticleField3DGaussianSplat`` (usd-core >= 26.03).
+
+Stage layout (what Isaac Sim / Omniverse and other OpenUSD 26 consumers read)::
+
+    #usda 1.0  (defaultPrim = "Scene", upAxis = "Y" (or "Z"), metersPerUnit = 1.0)
+    def Xform "Scene"                          xformOp:rotateX = 180 (Y-up) or -90 (Z-up)
+        def ParticleField3DGaussianSplat "Gaussians"
+            point3f[] positions                [N]    means, scene units (OpenCV frame, see below)
+            quatf[]   orientations             [N]    unit quaternions; USDA text order (w, x, y, z)
+            float3[]  scales                   [N]    linear standard deviations (the schema's kernel has
+                                                      sigma 1; PLY's log scales are exp'd)
+            float[]   opacities                [N]    activated, in [0, 1]
+            uniform int radiance:sphericalHarmonicsDegree   0 or 3
+            float3[]  radiance:sphericalHarmonicsCoefficients [N * K]  K = (degree+1)^2 per Gaussian,
+                                                      contiguous per Gaussian, band 0 first (3DGS order),
+                                                      RGB innermost; DC = (rgb - 0.5) / C0 as in 3DGS
+            float3[]  extent                   [2]    AABB of the 3-sigma ellipsoids (local space)
+            color3f[] primvars:displayColor    [N]    DC colour clamped to [0, 1] (fallback display)
+        def Scope "Cameras"                     only when cameras are given
+            def Camera "cam_00000" ...          USD cameras (look down -Z, +Y up) matching our w2c and K
+
+Axis convention: our scenes are OpenCV (x right, y down, z forward). The Gaussian data is written
+unchanged in that frame, and the parent ``Scene`` Xform rotates it into the stage's right-handed
+up-axis frame: 180 degrees about x for Y-up (x right, y up, z towards the viewer: OpenCV's -y is up
+and the first camera looks down -Z, as a USD camera does), -90 degrees about x for Z-up (x right,
+y forward, z up). Keeping the data untouched keeps the export lossless (no SH re-rotation) and the
+rotation explicit; consumers that honour prim transforms (all Hydra renderers) place the scene
+upright. Scene units are those of the reconstruction (``metersPerUnit`` defaults to 1).
+
+Note on quaternions in Python: ``Gf.Quatf`` stores (i, j, k, real), so ``Vt.QuatfArray`` <-> numpy
+arrays are (x, y, z, w); the conversion is done here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lyra.cameras import Cameras
+from lyra.gaussians import SH_C0, GaussianError, Gaussians
+from lyra.utils.files import atomic_path
+
+USD_FORMATS = ("usdz", "usda", "usdc")
+UP_AXIS_ROTATE_X = {"Y": 180.0, "Z": -90.0}  # degrees about x taking OpenCV axes to the stage frame
+SCENE_PRIM = "/Scene"
+GAUSSIANS_PRIM = "/Scene/Gaussians"
+CAMERAS_PRIM = "/Scene/Cameras"
+CAMERA_FOCAL_LENGTH = 50.0  # USD camera focal length (tenths of a scene unit); apertures follow from K
+EXTENT_SIGMAS = 3.0
+
+
+def _import_pxr():
+    try:
+        from pxr import Gf, Sdf, Usd, UsdGeom, UsdUtils, UsdVol, Vt
+    except ImportError as exc:
+        raise ImportError("USD export needs usd-core >= 26.03: pip install 'usd-core>=26.3'") from exc
+    if not hasattr(UsdVol, "ParticleField3DGaussianSplat"):
+        raise ImportError("USD export needs UsdVol.ParticleField3DGaussianSplat (usd-core >= 26.03): "
+                          "pip install -U 'usd-core>=26.3'")
+    return Gf, Sdf, Usd, UsdGeom, UsdUtils, UsdVol, Vt
+
+
+def _sh_for_export(g: Gaussians, sh_degree: int | None) -> np.ndarray:
+    """[N, K, 3] float32 SH coefficients for degree 0 or 3 (None: 0 stays 0, 1..3 become 3, zero-padded)."""
+    native = g.sh_degree or 0
+    deg = (0 if native == 0 else 3) if sh_degree is None else sh_degree
+    if deg not in (0, 3):
+        raise GaussianError(f"USD export writes SH degree 0 or 3, not {deg}")
+    K = (deg + 1) ** 2
+    if g.sh is not None:
+        src = g.sh.detach().cpu().double()
+    else:
+        src = ((g.colors.detach().cpu().double() - 0.5) / SH_C0)[:, None]
+    out = np.zeros((len(g), K, 3), dtype=np.float32)
+    k = min(K, src.shape[1])
+    out[:, :k] = src[:, :k].numpy()
+    return out
+
+
+def gaussian_extent(g: Gaussians, sigmas: float = EXTENT_SIGMAS) -> np.ndarray:
+    """[2, 3] axis-aligned bounds of the ``sigmas``-sigma ellipsoids (min row, max row), scene units."""
+    from lyra.gaussians import covariances
+
+    if len(g) == 0:
+        return np.zeros((2, 3), dtype=np.float32)
+    cov = covariances(g.detach().to("cpu", torch.float64))
+    half = sigmas * torch.diagonal(cov, dim1=-2, dim2=-1).clamp_min(0).sqrt()
+    m = g.means.detach().to("cpu", torch.float64)
+    return torch.stack(((m - half).amin(0), (m + half).amax(0))).numpy().astype(np.float32)
+
+
+def camera_usd_params(cameras: Cameras) -> list[dict]:
+    """Per camera: ``transform`` [4, 4] camera-to-parent in column-vector convention (USD camera axes:
+    -Z forward, +Y up) and ``focalLength``, ``horizontalAperture``, ``verticalAperture``,
+    ``horizontalApertureOffset``, ``verticalApertureOffset`` reproducing the pixel intrinsics K."""
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
+    c2w = cameras.c2w.detach().to("cpu", torch.float64) @ flip
+    K = cameras.K.detach().to("cpu", torch.float64)
+    W, H, f = cameras.width, cameras.height, CAMERA_FOCAL_LENGTH
+    out = []
+    for i in range(len(cameras)):
+        fx, fy, cx, cy = (float(K[i, 0, 0]), float(K[i, 1, 1]), float(K[i, 0, 2]), float(K[i, 1, 2]))
+        out.append({
+            "transform": c2w[i].numpy(),
+            "focalLength": f,
+            "horizontalAperture": f * W / fx,
+            "verticalAperture": f * H / fy,
+            # window centre relative to the optical axis (USD +y is image-up, OpenCV v is image-down)
+            "horizontalApertureOffset": f * (W / 2 - cx) / fx,
+            "verticalApertureOffset": f * (cy - H / 2) / fy,
+        })
+    return out
+
+
+def build_stage(
+    stage,
+    g: Gaussians,
+    cameras: Cameras | None = None,
+    sh_degree: int | None = None,
+    up_axis: str = "Y",
+    meters_per_unit: float = 1.0,
+    near_far: tuple[float, float] = (0.01, 1000.0),
+) -> None:
+    """Author the scene (see module docstring) into an open ``Usd.Stage``."""
+    Gf, Sdf, Usd, UsdGeom, _, UsdVol, Vt = _import_pxr()
+    if up_axis not in UP_AXIS_ROTATE_X:
+        raise ValueError(f"up_axis must be one of {sorted(UP_AXIS_ROTATE_X)}, got {up_axis!r}")
+    g.validate(check_values=True)
+    if g.times is not None:
+        raise GaussianError("USD export of 4D sets (with times) is not supported; export a static set")
+
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y if up_axis == "Y" else UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, float(meters_per_unit))
+    root = UsdGeom.Xform.Define(stage, SCENE_PRIM)
+    root.AddRotateXOp().Set(UP_AXIS_ROTATE_X[up_axis])
+    stage.SetDefaultPrim(root.GetPrim())
+    stage.GetRootLayer().customLayerData = {"lyra:sourceFrame": "OpenCV (x right, y down, z forward)"}
+
+    gs = UsdVol.ParticleField3DGaussianSplat.Define(stage, GAUSSIANS_PRIM)
+    cpu = g.detach().to("cpu", torch.float32)
+    q = torch.nn.functional.normalize(cpu.quats, dim=-1)
+    sh = _sh_for_export(g, sh_degree)
+    n, K = sh.shape[:2]
+    gs.CreatePositionsAttr(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cpu.means.numpy())))
+    gs.CreateOrientationsAttr(Vt.QuatfArray.FromNumpy(np.ascontiguousarray(q[:, [1, 2, 3, 0]].numpy())))
+    gs.CreateScalesAttr(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cpu.scales.numpy())))
+    gs.CreateOpacitiesAttr(Vt.FloatArray.FromNumpy(np.ascontiguousarray(cpu.opacities.clamp(0, 1).numpy())))
+    gs.CreateRadianceSphericalHarmonicsDegreeAttr(int(round(K**0.5)) - 1)
+    coeffs = gs.CreateRadianceSphericalHarmonicsCoefficientsAttr(Vt.Vec3fArray.FromNumpy(sh.reshape(n * K, 3)))
+    coeffs.SetMetadata("elementSize", K)  # as the NVIDIA converter writes; readers may also derive it
+    coeffs.SetMetadata("interpolation", UsdGeom.Tokens.vertex)
+    gs.CreateExtentAttr(Vt.Vec3fArray.FromNumpy(gaussian_extent(g)))
+    dc = np.clip(0.5 + SH_C0 * sh[:, 0], 0.0, 1.0).astype(np.float32)
+    color = gs.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex)
+    color.Set(Vt.Vec3fArray.FromNumpy(dc))
+
+    if cameras is not None and len(cameras):
+        UsdGeom.Scope.Define(stage, CAMERAS_PRIM)
+        for i, p in enumerate(camera_usd_params(cameras)):
+            cam = UsdGeom.Camera.Define(stage, f"{CAMERAS_PRIM}/cam_{i:05d}")
+            cam.AddTransformOp().Set(Gf.Matrix4d(p["transform"].T.tolist()))  # USD: row vectors
+            cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
+            for name in ("focalLength", "horizontalAperture", "verticalAperture",
+                         "horizontalApertureOffset", "verticalApertureOffset"):
+                getattr(cam, f"Create{name[0].upper()}{name[1:]}Attr")(float(p[name]))
+            cam.CreateClippingRangeAttr(Gf.Vec2f(*near_far))
+
+
+def save_usd(
+    path: str | os.PathLike,
+    g: Gaussians,
+    cameras: Cameras | None = None,
+    sh_degree: int | None = None,
+    up_axis: str = "Y",
+    meters_per_unit: float = 1.0,
+) -> Path:
+    """Write ``g`` (and optional trajectory ``cameras``) as .usda, .usdc or .usdz (chosen by extension).
+
+    A .usdz is a package of one .usdc layer (``UsdUtils.CreateNewUsdzPackage``). Written atomically:
+    built in a temporary folder beside ``path``, then renamed.
+
+    Args:
+        sh_degree: 0 or 3; None keeps degree 0 as 0 and pads degrees 1..2 to 3.
+        up_axis: "Y" (default, right-handed Y-up) or "Z" (right-handed Z-up).
+        meters_per_unit: stage ``metersPerUnit`` (scene units are the reconstruction's).
+    """
+    _, _, Usd, _, UsdUtils, _, _ = _import_pxr()
+    path = Path(path)
+    ext = path.suffix.lower().lstrip(".")
+    if ext not in USD_FORMATS:
+        raise ValueError(f"{path}: USD export needs a .usdz, .usda or .usdc file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            layer = tmpdir / ("scene.usdc" if ext == "usdz" else f"scene.{ext}")
+            stage = Usd.Stage.CreateNew(str(layer))
+            build_stage(stage, g, cameras, sh_degree=sh_degree, up_axis=up_axis, meters_per_unit=meters_per_unit)
+            stage.GetRootLayer().Save()
+            del stage
+            out = layer
+            if ext == "usdz":
+                out = tmpdir / "scene.usdz"
+                if not UsdUtils.CreateNewUsdzPackage(str(layer), str(out)):
+                    raise RuntimeError(f"{path}: UsdUtils.CreateNewUsdzPackage failed")
+            os.replace(out, tmp)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return path

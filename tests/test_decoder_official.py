@@ -7,6 +7,15 @@ import torch
 
 from lyra.decoder import DecoderConfig, LyraDecoder, activate
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is faster, and steadier on a shared box."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 MAMBA = [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14]
 ATTN = [7, 15]
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from lyra.render.cpu.forward import ALPHA_MAX, ALPHA_MIN, row_span
+from lyra.render.cpu.forward import ALPHA_MAX, ALPHA_MIN, classic_row_start, row_span
 from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_GEO, R_MX, R_MY, R_O, R_P, R_Z
 
 
@@ -83,6 +83,8 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
             g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
         else:
             ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+        k_step = math.exp(-ca)
+        e_next = q = 0.0
         for i in range(ng):
             ag[i] = 0.0
         touched = False
@@ -102,11 +104,12 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                 h2 = m21 * ry + m22
             else:
                 dy = my - yc
+                e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
             for u in range(lo, hi):
                 li = row + u
-                if k > lastl[li]:
-                    continue
                 if eval3d:
+                    if k > lastl[li]:
+                        continue
                     rx = rxs[u - u0]
                     w0 = m00 * rx + h0
                     w1 = m10 * rx + h1
@@ -117,12 +120,16 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                     nn = x0 * x0 + x1 * x1 + x2 * x2
                     im = 1.0 / (w0 * w0 + w1 * w1 + w2 * w2)
                     sig = 0.5 * nn * im
+                    e = math.exp(-sig)
                 else:
-                    dx = mx - (u + 0.5)
-                    sig = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if sig < 0.0:
+                    e = e_next  # the forward's recurrence, bit for bit
+                    e_next *= q
+                    q *= k_step
+                    if k > lastl[li]:
                         continue
-                e = math.exp(-sig)
+                    dx = mx - (u + 0.5)
+                    if e >= 1.0 and 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy < 0.0:
+                        continue
                 raw = o * e
                 a = min(ALPHA_MAX, raw)
                 if a < ALPHA_MIN:

@@ -1,0 +1,125 @@
+"""``lyra tokenizer train | eval | roundtrip``: the tokenizer's command-line interface.
+
+``add_parser(subparsers)`` registers the ``tokenizer`` command on the main ``lyra`` parser;
+``python -m lyra.tokenizer.cli ...`` runs the same commands standalone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from lyra.tokenizer.base import TokenizerError
+
+TOKENIZER_HELP = ("tokenizer: 'pocket' (shipped weights, default), a native folder (config.json + "
+                  "model.safetensors), a Cosmos TorchScript folder (encoder.jit, decoder.jit, mean_std.pt) "
+                  "or a diffusers AutoencoderKLCosmos folder")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``tokenizer {train,eval,roundtrip}`` on ``subparsers``; each sets ``func(args) -> int``."""
+    p = subparsers.add_parser("tokenizer", help="video tokenizer: train, evaluate, round-trip a video",
+                              description="Video tokenizer (causal 8x8x8 VAE): train, evaluate, round trip.")
+    sub = p.add_subparsers(dest="tokenizer_command", metavar="{train,eval,roundtrip}", required=True)
+
+    t = sub.add_parser("train", help="train the native pocket tokenizer (resumable)")
+    t.add_argument("--out", default="runs/tokenizer", help="output folder (checkpoint, log, exported weights)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--max-minutes", type=float, default=40.0, help="wall-time budget of the run (resumes included)")
+    t.add_argument("--max-steps", type=int, default=20000)
+    t.add_argument("--batch-size", type=int, default=4)
+    t.add_argument("--frames", type=int, default=17, help="frames per training clip (1 + 8k)")
+    t.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"), help="training crop size")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--kl-weight", type=float, default=1e-4)
+    t.add_argument("--ssim-weight", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (0: torch default; 1 is fastest on a shared CPU)")
+    t.add_argument("--checkpoint-every", type=float, default=120.0, help="seconds between checkpoints")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="PSNR/SSIM on held-out procedural clips and photos")
+    e.add_argument("--tokenizer", default="pocket", help=TOKENIZER_HELP)
+    e.add_argument("--clips", type=int, default=16)
+    e.add_argument("--frames", type=int, default=17)
+    e.add_argument("--size", type=int, nargs=2, default=(64, 112), metavar=("H", "W"))
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", dest="json_out", default=None, help="also write the results to this JSON file")
+    e.set_defaults(func=_cmd_eval)
+
+    r = sub.add_parser("roundtrip", help="encode and decode a video file")
+    r.add_argument("input", help="input video (any format FFmpeg reads)")
+    r.add_argument("output", help="output mp4")
+    r.add_argument("--tokenizer", default="pocket", help=TOKENIZER_HELP)
+    r.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="resize frames first (default: crop to a multiple of the tokenizer's size rule)")
+    r.add_argument("--chunk", type=int, default=121, help="frames per independently coded chunk (1 + 8k)")
+    r.add_argument("--max-frames", type=int, default=None)
+    r.add_argument("--device", default="cpu")
+    r.set_defaults(func=_cmd_roundtrip)
+    return p
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from lyra.tokenizer.train import TrainConfig, train
+
+    cfg = TrainConfig(out=args.out, frames=args.frames, height=args.size[0], width=args.size[1],
+                      batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
+                      max_minutes=args.max_minutes, kl_weight=args.kl_weight, ssim_weight=args.ssim_weight,
+                      seed=args.seed, threads=args.threads, checkpoint_every_s=args.checkpoint_every)
+    out = train(cfg, resume=args.resume, progress=not args.no_progress)
+    print(f"tokenizer weights written to {out}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from lyra.tokenizer.evaluate import evaluate, format_results
+    from lyra.tokenizer.loading import load_tokenizer
+
+    tok = load_tokenizer(args.tokenizer, device=args.device)
+    t0 = time.time()
+    results = evaluate(tok, n_clips=args.clips, frames=args.frames, height=args.size[0], width=args.size[1],
+                       device=args.device)
+    print(format_results(results))
+    print(f"({time.time() - t0:.1f} s)")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    return 0
+
+
+def _cmd_roundtrip(args: argparse.Namespace) -> int:
+    from lyra.tokenizer.loading import load_tokenizer, roundtrip_frames
+    from lyra.tokenizer.metrics import psnr
+    from lyra.tokenizer.video_io import read_video, write_video
+
+    tok = load_tokenizer(args.tokenizer, device=args.device)
+    frames, fps = read_video(args.input, max_frames=args.max_frames)
+    size = tuple(args.size) if args.size else None
+    src, rec = roundtrip_frames(tok, frames, size=size, chunk=args.chunk, device=args.device)
+    write_video(args.output, rec, fps=fps)
+    print(f"{args.output}: {rec.shape[0]} frames {rec.shape[2]}x{rec.shape[3]}, PSNR {float(psnr(rec, src)):.2f} dB")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: ``python -m lyra.tokenizer.cli {train,eval,roundtrip} ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "tokenizer":
+        argv = ["tokenizer", *argv]
+    parser = argparse.ArgumentParser(prog="lyra")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (TokenizerError, FileNotFoundError, ImportError) as e:
+        print(f"lyra tokenizer: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

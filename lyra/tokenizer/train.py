@@ -1,0 +1,190 @@
+"""Training of the native pocket tokenizer: L1 + SSIM + small KL on procedural and photo clips.
+
+Checkpoints (``checkpoint.pt`` in the output folder, written atomically) hold model, optimizer,
+step, wall time spent and every RNG state, so a stopped run resumes where it was (``--resume``).
+At the end the model's latent statistics are measured and the model is exported with
+``save_pretrained`` (``config.json`` + ``model.safetensors``) into the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lyra.tokenizer.base import TokenizerError
+from lyra.tokenizer.data import TRAIN_PHOTOS, ClipMix, TrainClips, photo_clip, procedural_clip
+from lyra.tokenizer.metrics import psnr, ssim_map, video_to_frames
+from lyra.tokenizer.native import CausalVAEConfig, CausalVideoVAE
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a tokenizer training run (saved in the checkpoint and in ``train_config.json``)."""
+
+    out: str = "runs/tokenizer"
+    frames: int = 17
+    height: int = 32  # training crops (cut from 64x112 clips); the model is fully convolutional
+    width: int = 32
+    batch_size: int = 4
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    max_steps: int = 20000
+    max_minutes: float = 40.0  # wall budget of the whole run (resumes included)
+    l1_weight: float = 1.0
+    ssim_weight: float = 0.2
+    kl_weight: float = 1e-4
+    grad_clip: float = 1.0
+    checkpoint_every_s: float = 120.0
+    seed: int = 0
+    threads: int = 0  # 0: keep torch's default
+    mix: ClipMix = field(default_factory=ClipMix)
+    model: CausalVAEConfig = field(default_factory=CausalVAEConfig)
+    stats_clips: int = 24  # clips of 1 + 8 (stats_frames - 1) frames used for latent statistics
+    pool_size: int = 64  # rendered clips kept in memory; crops are cut from them
+    source_size: tuple[int, int] = (64, 112)  # size at which pool clips are rendered
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        if "source_size" in d:
+            d["source_size"] = tuple(d["source_size"])
+        mix = ClipMix(**d.pop("mix", {}))
+        model = CausalVAEConfig.from_dict(d.pop("model", {}))
+        return cls(mix=mix, model=model, **d)
+
+
+def vae_loss(model: CausalVideoVAE, video: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict[str, float]]:
+    """Loss of one batch ``[B, 3, T, H, W]`` in [-1, 1] and its parts (L1, SSIM, KL, PSNR)."""
+    recon, mean, logvar = model(video)
+    l1 = (recon - video).abs().mean()
+    rec01 = (recon.permute(0, 2, 1, 3, 4).flatten(0, 1) + 1) / 2  # [B*T, 3, H, W], unclamped for gradients
+    b = video_to_frames(video)
+    s = ssim_map(rec01, b).mean() if cfg.ssim_weight else torch.zeros(())
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
+    loss = cfg.l1_weight * l1 + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl
+    with torch.no_grad():
+        p = psnr(rec01.clamp(0, 1), b)
+    parts = {"loss": loss, "l1": l1, "ssim": s, "kl": kl, "psnr": p}
+    return loss, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def latent_statistics(model: CausalVideoVAE, n_clips: int, H: int, W: int, seed: int = 12345) -> tuple[Tensor, Tensor]:
+    """Per-(channel, latent frame) mean and std ``[C, stats_frames]`` of posterior means on training clips."""
+    Tl = model.config.stats_frames
+    T = 1 + model.temporal_compression * (Tl - 1)
+    rng = np.random.default_rng(seed)
+    zs = []
+    for i in range(n_clips):
+        s = int(rng.integers(0, 10**8))
+        clip = procedural_clip(s, T, H, W, use_world=False) if i % 2 == 0 else \
+            photo_clip(TRAIN_PHOTOS[i % len(TRAIN_PHOTOS)], s, T, H, W)
+        zs.append(model.encode(clip.permute(1, 0, 2, 3)[None] * 2 - 1).float())
+    z = torch.cat(zs)  # [N, C, Tl, h, w]
+    return z.mean(dim=(0, 3, 4)), z.std(dim=(0, 3, 4))
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train (or resume) a native tokenizer into ``cfg.out``; returns the export folder."""
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT_NAME
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = CausalVideoVAE(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    data = TrainClips(cfg.frames, cfg.height, cfg.width, cfg.mix, seed=cfg.seed, source_size=cfg.source_size,
+                      pool_size=cfg.pool_size)
+    step, spent = 0, 0.0
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        saved = TrainConfig.from_dict(ck["config"])
+        if saved.model != cfg.model:
+            raise TokenizerError(f"{ckpt_path}: checkpoint model config differs from the requested one")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, spent = int(ck["step"]), float(ck["spent_s"])
+        torch.set_rng_state(ck["torch_rng"])
+        data.set_state(json.loads(ck["data_rng"]))
+        data.use_world = bool(ck.get("use_world", data.use_world)) or data.use_world
+    elif ckpt_path.is_file() and not resume:
+        raise TokenizerError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
+    (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+    budget = cfg.max_minutes * 60.0
+    t0, last_ck = time.time() - spent, time.time()
+    log = open(out / "train_log.jsonl", "a")  # noqa: SIM115
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, desc="tokenizer", dynamic_ncols=True,
+               mininterval=5.0)
+    ema: dict[str, float] = {}
+
+    def checkpoint() -> None:
+        _save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            "spent_s": time.time() - t0, "torch_rng": torch.get_rng_state(),
+            "data_rng": json.dumps(data.state()), "config": cfg.to_dict(), "use_world": data.use_world,
+        })
+
+    model.train()
+    while step < cfg.max_steps and time.time() - t0 < budget:
+        progress_frac = max(step / cfg.max_steps, (time.time() - t0) / budget)
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step, progress_frac)
+        video = data.batch(cfg.batch_size)
+        loss, parts = vae_loss(model, video, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        for k, v in parts.items():
+            ema[k] = v if k not in ema else 0.98 * ema[k] + 0.02 * v
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix(psnr=f"{ema['psnr']:.2f}", l1=f"{ema['l1']:.4f}", ssim=f"{ema['ssim']:.3f}")
+            log.write(json.dumps({"step": step, "t": round(time.time() - t0, 1),
+                                  "lr": opt.param_groups[0]["lr"], **{k: round(v, 5) for k, v in ema.items()}}) + "\n")
+            log.flush()
+        if time.time() - last_ck > cfg.checkpoint_every_s:
+            checkpoint()
+            last_ck = time.time()
+    bar.close()
+    checkpoint()
+    log.close()
+    model.eval()
+    mean, std = latent_statistics(model, cfg.stats_clips, 32, 32)
+    model.set_latent_stats(mean, std)
+    model.save_pretrained(out)
+    summary = {"steps": step, "wall_s": round(time.time() - t0, 1), "final_ema": ema}
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return out

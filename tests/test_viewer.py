@@ -79,17 +79,19 @@ class _Chromium:
                 return msg["result"]
 
     def screenshot(self, url: str, ready, out, timeout: float = 40.0) -> np.ndarray:
-        """Open ``url``; poll screenshots until ``ready(img)`` (or the timeout); save the last one to ``out``."""
+        """Open ``url`` (None: stay on the page); poll screenshots until ``ready(img)`` (or the timeout);
+        save the last one to ``out``."""
         import base64
         import io
         import time
 
         from PIL import Image
 
-        self.call("Page.navigate", url=url)
+        if url is not None:
+            self.call("Page.navigate", url=url)
         deadline = time.monotonic() + timeout
         while True:
-            time.sleep(0.5)
+            time.sleep(0.25)
             png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
             img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int32)
             if ready(img) or time.monotonic() > deadline:
@@ -139,6 +141,24 @@ def test_viewer_draws_splats_in_headless_chromium(tmp_path):
 
                 shots[label] = browser.screenshot(viewer.url, ready, tmp_path / f"{label}.png")
                 assert "3 Gaussians" in browser.page_text()
+        # trajectory cameras: a GUI button each; jump_to(i) moves the browser's view to camera i
+        eyes = torch.tensor([[0.0, 0, 0], [2.5, -0.5, 3.0]])  # the origin, then right of the splats
+        cams = Cameras.from_fov(look_at(eyes, torch.tensor([0.0, 0, 3])), 48, 64)
+        with SceneViewer(_blobs(), cams, port=_free_port()) as viewer:
+            def front(img):
+                m = _colour_masks(img)
+                return "Camera 1" in browser.page_text() and all(v.sum() > 1500 for v in m.values())
+
+            before = _colour_masks(browser.screenshot(viewer.url, front, tmp_path / "camera0.png"))
+            assert "Camera 0" in browser.page_text() and "Camera 1" in browser.page_text()
+            viewer.jump_to(1)
+
+            def side(img):  # seen from the right, green (x = +0.7) is in front and hides red
+                m = _colour_masks(img)
+                return m["green"].sum() > 5 * max(m["red"].sum(), 1)
+
+            after = _colour_masks(browser.screenshot(None, side, tmp_path / "camera1.png"))
+        assert before["red"].sum() > 1500 and after["green"].sum() > 5 * max(after["red"].sum(), 1)
     finally:
         browser.close()
     masks = _colour_masks(shots["scene"])

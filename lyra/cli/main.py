@@ -14,11 +14,10 @@ class CLIError(Exception):
 
 
 def _register(subparsers: argparse._SubParsersAction) -> None:
-    from lyra.cli import info, render_cmd, world_cmd
+    from lyra.cli import export_cmd, info, render_cmd, view_cmd, world_cmd
 
-    info.add_parser(subparsers)
-    render_cmd.add_parser(subparsers)
-    world_cmd.add_parser(subparsers)
+    for mod in (info, world_cmd, render_cmd, export_cmd, view_cmd):
+        mod.add_parser(subparsers)
     optional: list[tuple[str, str]] = [("lyra.tokenizer.cli", "add_parser")]
     for module, fn in optional:
         try:

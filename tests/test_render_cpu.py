@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lyra.cameras.camera import look_at
+from lyra.render.cpu import autograd as cpu_autograd
 from lyra.render.cpu import rasterize_cpu
 from lyra.render.options import RenderOptions
 
@@ -304,15 +305,17 @@ def test_empty_and_fully_culled_scenes_give_background() -> None:
         assert depth.abs().max() == 0 and alpha.abs().max() == 0
 
 
-def test_result_does_not_depend_on_thread_count() -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_result_does_not_depend_on_threads_or_serial_path(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     params, cam = _args(random_scene(400, 6, n_cam=2), 2, 40, 40)
-    opts = RenderOptions(mode="eval3d")
+    opts = RenderOptions(mode=mode)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        outs1, grads1, w = run(rasterize_cpu, params, cam, opts)
+        outs1, grads1, w = run(rasterize_cpu, params, cam, opts)  # small scene: serial per-Gaussian kernels
     finally:
         numba.set_num_threads(before)
+    monkeypatch.setattr(cpu_autograd, "PARALLEL_MIN_PAIRS", 0)  # force the parallel kernels
     outs2, grads2, _ = run(rasterize_cpu, params, cam, opts, w)
     for a, b in zip(outs1, outs2, strict=True):
         assert torch.equal(a, b)
@@ -326,3 +329,20 @@ def test_float32_in_float32_out_and_background_broadcast() -> None:
     assert rgb.dtype == depth.dtype == alpha.dtype == torch.float32
     with pytest.raises(ValueError, match="colors"):
         rasterize_cpu(*params[:4], params[4][:, :5], w2c, K, W, H, bg, RenderOptions())
+
+
+def test_registered_as_cpu_backend() -> None:
+    api = pytest.importorskip("lyra.render.api")
+    from lyra.cameras.camera import Cameras
+    from lyra.gaussians.gaussians import Gaussians
+
+    scene = random_scene(80, 12)
+    w2c, K, bg = cameras(2, 30, 20)
+    gs = Gaussians(scene["means"], scene["quats"], scene["scales"], scene["opacities"], colors=scene["colors"][0])
+    cams = Cameras(w2c, K, 20, 30)
+    assert api.available_backends()["cpu"]
+    a = api.rasterize(gs, cams, background=bg, backend="cpu")
+    b = api.rasterize(gs, cams, background=bg, backend="torch")
+    for x, y in ((a.rgb, b.rgb), (a.depth, b.depth), (a.alpha, b.alpha)):
+        assert x.shape == y.shape
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)

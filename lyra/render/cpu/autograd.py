@@ -12,7 +12,15 @@ from lyra.render.cpu import threads
 from lyra.render.cpu.backward import rasterize_backward
 from lyra.render.cpu.binning import bin_gaussians
 from lyra.render.cpu.forward import rasterize_forward
-from lyra.render.cpu.project import NF, NG_CLASSIC, NG_EVAL3D, project_backward, project_forward
+from lyra.render.cpu.project import (
+    NF,
+    NG_CLASSIC,
+    NG_EVAL3D,
+    project_backward,
+    project_backward_serial,
+    project_forward,
+    project_forward_serial,
+)
 from lyra.render.options import RenderOptions
 
 
@@ -24,6 +32,9 @@ def _f64(t: Tensor) -> np.ndarray:
 def _torch(a: np.ndarray, dtype: torch.dtype) -> Tensor:
     """float64 array -> tensor of dtype, converted by numpy (see _f64)."""
     return torch.from_numpy(np.ascontiguousarray(a, dtype=torch.empty((), dtype=dtype).numpy().dtype))
+
+
+PARALLEL_MIN_PAIRS = 16384  # below this many (camera, Gaussian) pairs, per-Gaussian kernels run serially
 
 
 def _chunks(n: int) -> int:
@@ -61,10 +72,14 @@ class RasterizeCPU(torch.autograd.Function):
         rec = np.empty((n_cam, n_gauss, NF))
         rect = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
         pbox = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
-        project_forward(a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,
-                        float(opts.near), float(opts.far), float(opts.eps2d), eval3d,
-                        _chunks(n_gauss), rec, rect, pbox)
-        starts, ids = bin_gaussians(rec, rect, tiles_w, tiles_h)
+        geometry = (a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,
+                    float(opts.near), float(opts.far), float(opts.eps2d), eval3d)
+        parallel = n_cam * n_gauss >= PARALLEL_MIN_PAIRS
+        if parallel:
+            project_forward(*geometry, _chunks(n_gauss), rec, rect, pbox)
+        else:
+            project_forward_serial(*geometry, rec, rect, pbox)
+        starts, ids = bin_gaussians(rec, rect, tiles_w, tiles_h, parallel)
         rgb = np.empty((n_cam, height, width, 3))
         depth = np.empty((n_cam, height, width, 1))
         alpha = np.empty((n_cam, height, width, 1))
@@ -102,11 +117,13 @@ class RasterizeCPU(torch.autograd.Function):
         g_scales = np.zeros((n_gauss, 3))
         g_opac = np.zeros(n_gauss)
         g_colors = np.zeros((n_cam, n_gauss, 3))
-        project_backward(a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d, _chunks(n_gauss),
-                         rect, gbuf,
-                         g_means, g_quats, g_scales, g_opac, g_colors)
-        out = []
+        geometry = (a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d)
         grads = (g_means, g_quats, g_scales, g_opac, g_colors)
+        if n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
+            project_backward(*geometry, _chunks(n_gauss), rect, gbuf, *grads)
+        else:
+            project_backward_serial(*geometry, rect, gbuf, *grads)
+        out = []
         for g, need, dt in zip(grads, ctx.needs_input_grad[:5], ctx.state["dtypes"], strict=True):
             out.append(_torch(g, dt) if need else None)
         return (*out, None, None, None, None, None, None)

@@ -15,20 +15,49 @@ from numba import get_num_threads, njit, prange
 from lyra.render.cpu.project import R_Z
 
 
+@njit(cache=True)
+def _count_chunk(rect, order, tiles_w: int, tiles_per_cam: int, w: int, n_work: int, counts) -> None:
+    """Tile hits of the w-th of n_work chunks of the front-to-back order, into counts[w]."""
+    n_cam, n_gauss = rect.shape[0], rect.shape[1]
+    for c in range(n_cam):
+        base = c * tiles_per_cam
+        for r in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
+            n = order[c, r]
+            x0, x1, y0, y1 = rect[c, n, 0], rect[c, n, 1], rect[c, n, 2], rect[c, n, 3]
+            for ty in range(y0, y1):
+                for tx in range(x0, x1):
+                    counts[w, base + ty * tiles_w + tx] += 1
+
+
+@njit(cache=True)
+def _fill_chunk(rect, order, tiles_w: int, tiles_per_cam: int, w: int, slot, ids) -> None:
+    """Write the w-th chunk's Gaussian indices at its slots (slot[w] advances)."""
+    n_cam, n_gauss = rect.shape[0], rect.shape[1]
+    n_work = slot.shape[0]
+    for c in range(n_cam):
+        base = c * tiles_per_cam
+        for r in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
+            n = order[c, r]
+            x0, x1, y0, y1 = rect[c, n, 0], rect[c, n, 1], rect[c, n, 2], rect[c, n, 3]
+            for ty in range(y0, y1):
+                for tx in range(x0, x1):
+                    t = base + ty * tiles_w + tx
+                    ids[slot[w, t]] = n
+                    slot[w, t] += 1
+
+
 @njit(parallel=True, cache=True)
 def _count(rect, order, tiles_w: int, tiles_per_cam: int, n_work: int):
-    n_cam, n_gauss = rect.shape[0], rect.shape[1]
-    counts = np.zeros((n_work, n_cam * tiles_per_cam), dtype=np.int64)
+    counts = np.zeros((n_work, rect.shape[0] * tiles_per_cam), dtype=np.int64)
     for w in prange(n_work):
-        for c in range(n_cam):
-            base = c * tiles_per_cam
-            for r in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
-                n = order[c, r]
-                x0, x1, y0, y1 = rect[c, n, 0], rect[c, n, 1], rect[c, n, 2], rect[c, n, 3]
-                for ty in range(y0, y1):
-                    for tx in range(x0, x1):
-                        counts[w, base + ty * tiles_w + tx] += 1
+        _count_chunk(rect, order, tiles_w, tiles_per_cam, w, n_work, counts)
     return counts
+
+
+@njit(parallel=True, cache=True)
+def _fill(rect, order, tiles_w: int, tiles_per_cam: int, slot, ids) -> None:
+    for w in prange(slot.shape[0]):
+        _fill_chunk(rect, order, tiles_w, tiles_per_cam, w, slot, ids)
 
 
 @njit(cache=True)
@@ -46,21 +75,14 @@ def _offsets(counts):
     return starts, slot
 
 
-@njit(parallel=True, cache=True)
-def _fill(rect, order, tiles_w: int, tiles_per_cam: int, slot, ids) -> None:
-    n_cam, n_gauss = rect.shape[0], rect.shape[1]
-    n_work = slot.shape[0]
-    for w in prange(n_work):
-        for c in range(n_cam):
-            base = c * tiles_per_cam
-            for r in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
-                n = order[c, r]
-                x0, x1, y0, y1 = rect[c, n, 0], rect[c, n, 1], rect[c, n, 2], rect[c, n, 3]
-                for ty in range(y0, y1):
-                    for tx in range(x0, x1):
-                        t = base + ty * tiles_w + tx
-                        ids[slot[w, t]] = n
-                        slot[w, t] += 1
+@njit(cache=True)
+def _bin_serial(rect, order, tiles_w: int, tiles_per_cam: int):
+    counts = np.zeros((1, rect.shape[0] * tiles_per_cam), dtype=np.int64)
+    _count_chunk(rect, order, tiles_w, tiles_per_cam, 0, 1, counts)
+    starts, slot = _offsets(counts)
+    ids = np.empty(starts[-1], dtype=np.int32)
+    _fill_chunk(rect, order, tiles_w, tiles_per_cam, 0, slot, ids)
+    return starts, ids
 
 
 def depth_order(rec: np.ndarray, rect: np.ndarray) -> np.ndarray:
@@ -69,13 +91,15 @@ def depth_order(rec: np.ndarray, rect: np.ndarray) -> np.ndarray:
     return np.argsort(z, axis=1, kind="stable")
 
 
-def bin_gaussians(rec: np.ndarray, rect: np.ndarray, tiles_w: int, tiles_h: int) -> tuple[np.ndarray, np.ndarray]:
+def bin_gaussians(rec: np.ndarray, rect: np.ndarray, tiles_w: int, tiles_h: int,
+                  parallel: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per-tile sorted Gaussian lists.
 
     Args:
         rec: [C, N, NF] float64 projected records (depth at ``R_Z``).
         rect: [C, N, 4] int32 touched tile rectangles (x0, x1, y0, y1), exclusive ends.
         tiles_w, tiles_h: tiles per row / column.
+        parallel: use the parallel kernels (else all on the calling thread).
     Returns:
         starts: [C*TH*TW + 1] int64, tile t's entries are ``ids[starts[t]:starts[t+1]]``;
         ids: [n_entries] int32 Gaussian indices, front to back within each tile.
@@ -83,6 +107,8 @@ def bin_gaussians(rec: np.ndarray, rect: np.ndarray, tiles_w: int, tiles_h: int)
     tiles_per_cam = tiles_w * tiles_h
     n_work = max(1, min(rect.shape[1], get_num_threads()))
     order = depth_order(rec, rect)
+    if not parallel or n_work == 1:
+        return _bin_serial(rect, order, tiles_w, tiles_per_cam)
     counts = _count(rect, order, tiles_w, tiles_per_cam, n_work)
     starts, slot = _offsets(counts)
     ids = np.empty(int(starts[-1]), dtype=np.int32)

@@ -422,3 +422,24 @@ def project_backward(means, quats, scales, w2c, Ks, width: int, height: int, eps
         for n in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
             _backward_one(means, quats, scales, w2c, Ks, n, width, height, eps2d, eval3d,
                           rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch)
+
+
+@njit(cache=True)
+def project_forward_serial(means, quats, scales, opacities, w2c, Ks, width: int, height: int, tile: int,
+                           near: float, far: float, eps2d: float, eval3d: bool, rec, rect, pbox) -> None:
+    """project_forward on the calling thread (small scenes: no parallel-region launch)."""
+    scratch = np.empty(32)
+    for n in range(means.shape[0]):
+        for c in range(w2c.shape[0]):
+            _project_one(means, quats, scales, opacities, w2c, Ks, n, c, width, height, tile,
+                         near, far, eps2d, eval3d, rec, rect, pbox, scratch)
+
+
+@njit(cache=True)
+def project_backward_serial(means, quats, scales, w2c, Ks, width: int, height: int, eps2d: float, eval3d: bool,
+                            rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors) -> None:
+    """project_backward on the calling thread (small scenes)."""
+    scratch = np.empty(80)
+    for n in range(means.shape[0]):
+        _backward_one(means, quats, scales, w2c, Ks, n, width, height, eps2d, eval3d,
+                      rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch)

@@ -1,0 +1,34 @@
+"""World: procedural scenes (static and moving) with exact RGB, z-depth and object masks from any camera.
+
+The ground truth of the pocket scale: ``generate_world(seed, kind, moving)`` builds a reproducible
+room or yard of textured planes, boxes, spheres and cylinders; ``World.render(cameras, time)``
+ray-casts it analytically (``WorldRender``: rgb [N, 3, H, W], depth [N, 1, H, W] camera-space z with
+0 = sky, mask [N, 1, H, W] int64 with 0 = sky); ``save_json`` / ``load_json`` round-trip exactly.
+"""
+
+from lyra.world.generate import generate_world
+from lyra.world.primitives import Box, Cylinder, Motion, Plane, Primitive, Sphere, quat_about_axis
+from lyra.world.scene import WORLD_VERSION, DirectionalLight, Sky, World, WorldError, WorldRender, sky_color
+from lyra.world.textures import Texture, eval_texture, fbm, value_noise
+
+__all__ = [
+    "WORLD_VERSION",
+    "Box",
+    "Cylinder",
+    "DirectionalLight",
+    "Motion",
+    "Plane",
+    "Primitive",
+    "Sky",
+    "Sphere",
+    "Texture",
+    "World",
+    "WorldError",
+    "WorldRender",
+    "eval_texture",
+    "fbm",
+    "generate_world",
+    "quat_about_axis",
+    "sky_color",
+    "value_noise",
+]

@@ -86,7 +86,8 @@ class RasterizeCPU(torch.autograd.Function):
         t_final = np.empty((n_cam, height, width))
         d_final = np.empty((n_cam, height, width))
         last = np.empty((n_cam, height, width), dtype=np.int64)
-        n_work = max(1, min(threads.num_workers(), starts.shape[0] - 1))
+        # forward: several tiles-sets per thread (no per-item buffers), for balance under any scheduler
+        n_work = max(1, min(4 * threads.num_workers(), starts.shape[0] - 1))
         rasterize_forward(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
                           eval3d, n_work, rgb, depth, alpha, t_final, d_final, last)
         ctx.state = dict(

@@ -13,6 +13,7 @@ from lyra.decoder import (
     LyraDecoder,
     activate,
     expand_pattern,
+    latent_rays,
 )
 from lyra.gaussians import prune_by_opacity_ratio
 
@@ -97,8 +98,10 @@ def test_rays_from_cameras_at_latent_resolution():
     w2c[:, 0, 3] = -torch.arange(T, dtype=torch.float32)  # camera centre x = t
     cams = Cameras(w2c, intrinsics_matrix(40.0, 40.0, W / 2, H / 2), H, W)
     ro, rd = camera_rays(cams, H // 8, W // 8)  # [T, 3, 4, 6]
+    lo, ld = latent_rays(cams)
+    assert torch.equal(lo[0], ro) and torch.equal(ld[0], rd)
     x = inputs(cfg, V=1, T_l=T_l, h=H // 8, w=W // 8)
-    x.update(rays_o=ro[None], rays_d=torch.zeros_like(rd)[None])  # zero directions: centres are the origins
+    x.update(rays_o=lo, rays_d=torch.zeros_like(ld))  # zero directions: centres are the origins
     with torch.no_grad():
         out = m(**x)
     means = out.records[0, :, :3].reshape(T, H // 8, W // 8, 3)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from lyra.cameras import Cameras, camera_rays
 from lyra.decoder.activation import activate, prune_records, records_to_gaussians
 from lyra.decoder.blocks import MambaBlock, TransformerBlock
 from lyra.decoder.config import DecoderConfig
@@ -39,6 +40,18 @@ class DecoderOutput:
 
     gaussians: list[Gaussians]
     records: Tensor
+
+
+def latent_rays(cameras: Cameras, factor: int = 8) -> tuple[Tensor, Tensor]:
+    """Decoder placement rays for one sample: origins and unit directions, each [1, N, 3, H/factor, W/factor].
+
+    ``cameras`` holds the N = V·T video frames, trajectory-major, at image size H×W (multiples of ``factor``); the
+    rays pass through full-resolution pixel positions factor·i + factor/2 (method §2.4).
+    """
+    if cameras.height % factor or cameras.width % factor:
+        raise DecoderInputError(f"image size {cameras.height}x{cameras.width} is not a multiple of {factor}")
+    o, d = camera_rays(cameras, cameras.height // factor, cameras.width // factor)
+    return o[None], d[None]
 
 
 class LyraDecoder(nn.Module):

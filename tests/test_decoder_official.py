@@ -174,3 +174,15 @@ def test_gaussians_per_trajectory_176x320x17(meta_model):
         assert out.records.shape == (1, 14_960, 14) and len(out.gaussians[0]) == 14_960
         two = meta_model(*(a.repeat(1, 2, 1, 1, 1) for a in args), num_views=2, prune_ratio=0.8)
         assert two.records.shape == (1, math.floor(2 * 14_960 * 0.2), 14)
+
+
+def test_official_forward_runs_on_cpu():
+    torch.manual_seed(0)
+    m = LyraDecoder(DecoderConfig.official()).eval()
+    t_l, h, w = 2, 4, 4
+    t = m.config.num_frames(t_l)
+    rays_d = torch.nn.functional.normalize(torch.randn(1, t, 3, h, w), dim=2)
+    with torch.no_grad():
+        out = m(torch.randn(1, t_l, 16, h, w), torch.randn(1, t_l, 32, h, w), torch.zeros(1, t, 3, h, w), rays_d)
+    assert out.records.shape == (1, 9 * 16, 14) and torch.isfinite(out.records).all()
+    out.gaussians[0].validate(check_values=True)

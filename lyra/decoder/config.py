@@ -6,7 +6,7 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ class DecoderConfig:
     use_time: bool = False
     gradient_checkpointing: bool = False
     prune_ratio: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (e.g. provenance); not read by the model
 
     def __post_init__(self) -> None:
         for name in ("deconv_kernel", "deconv_stride", "deconv_padding"):

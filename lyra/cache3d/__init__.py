@@ -1,5 +1,10 @@
-"""cache3d: lift an image with depth to 3D points/Gaussians (and, later, forward-warp them into cameras)."""
+"""cache3d: lift an image with depth to a 3D point cache, forward-warp it into cameras (z-buffer, holes), fill holes."""
 
-from lyra.cache3d.lift import depth_to_gaussians, unproject_depth
+from lyra.cache3d.inpaint import inpaint
+from lyra.cache3d.lift import PointCache, depth_edges, depth_to_gaussians, lift_points, unproject_depth
+from lyra.cache3d.warp import WarpResult, forward_warp, project_points, warp_image
 
-__all__ = ["depth_to_gaussians", "unproject_depth"]
+__all__ = [
+    "PointCache", "WarpResult", "depth_edges", "depth_to_gaussians", "forward_warp", "inpaint", "lift_points",
+    "project_points", "unproject_depth", "warp_image",
+]

@@ -380,3 +380,23 @@ def test_resolve_depth_sources(tmp_path: Path) -> None:
         (tmp_path / "m" / "config.json").write_text("{}")
         with pytest.raises(DepthError, match="transformers"):
             resolve_depth(img, depth_model=tmp_path / "m")
+
+
+@pytest.mark.skipif(not HAS_SKIMAGE, reason="scikit-image not installed")
+def test_motorcycle_to_warped_trajectory() -> None:
+    """Real photo -> metric depth -> scene scale -> 3D cache -> the method's trajectory frames."""
+    from lyra.cache3d import forward_warp, lift_points
+    from lyra.cameras import Cameras, method_trajectories
+
+    image, depth, K = motorcycle_depth()
+    cam = Cameras(torch.eye(4), K, 500, 741).resized(100, 148)
+    img = torch.nn.functional.interpolate(image[None], size=(100, 148), mode="area")[0]
+    d, scale = normalize_scene_scale(resize_depth(depth, 100, 148))
+    assert scale == pytest.approx(DEFAULT_TARGET_MEDIAN / depth[depth > 0].median().item(), rel=0.05)
+    cache = lift_points(img, d, cam)
+    assert len(cache) > 0.7 * 100 * 148
+    for traj in method_trajectories(cam.K[0], 100, 148, n_frames=3, seed=0)[:3]:
+        r = forward_warp(cache, traj)
+        assert r.mask[0].mean() > 0.7  # frame 0 is the input view
+        assert r.mask[-1].mean() > 0.4
+        assert torch.all(r.depth[r.mask > 0] > 0)

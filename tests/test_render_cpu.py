@@ -75,11 +75,12 @@ def edge_scene(dtype: torch.dtype = torch.float64) -> dict:
     """Gaussians partly off-screen, far outside, behind the camera and inside the near plane."""
     g = torch.Generator().manual_seed(3)
     pts = [[0.62, 0.0, 2.0], [-0.66, 0.3, 2.5], [0.1, 0.55, 2.2], [0.0, -0.6, 2.1], [3.0, 0.0, 2.0],
-           [0.0, 0.0, -1.0], [0.1, 0.1, 0.005], [0.3, -0.2, 0.4], [-0.2, 0.1, 3.0], [0.0, 0.0, 1e11]]
+           [0.0, 0.0, -1.0], [0.1, 0.1, 0.005], [0.3, -0.2, 0.4], [-0.2, 0.1, 3.0], [0.0, 0.0, 1e11],
+           [0.25, 0.1, 0.05]]  # last: its 3-sigma ellipsoid straddles the camera plane z = 0
     n = len(pts)
     return dict(
         means=torch.tensor(pts, dtype=dtype), quats=torch.randn(n, 4, generator=g).to(dtype),
-        scales=(0.05 + 0.2 * torch.rand(n, 3, generator=g)).to(dtype),
+        scales=torch.cat([0.05 + 0.2 * torch.rand(n - 1, 3, generator=g), torch.tensor([[0.3, 0.05, 0.1]])]).to(dtype),
         opacities=(0.3 + 0.6 * torch.rand(n, generator=g)).to(dtype),
         colors=torch.rand(1, n, 3, generator=g).to(dtype),
     )

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from lyra.render.cpu import threads
 from lyra.render.cpu.backward import rasterize_backward
@@ -100,6 +101,7 @@ class RasterizeCPU(torch.autograd.Function):
         return _torch(rgb, dtype), _torch(depth, dtype), _torch(alpha, dtype)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g_rgb: Tensor | None, g_depth: Tensor | None, g_alpha: Tensor | None):
         (a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
          t_final, d_final, last) = ctx.state["arrays"]

@@ -204,7 +204,9 @@ def _project_one(means, quats, scales, opacities, w2c, Ks, n: int, c: int, width
         qbx = p01 * p12 - p11 * p02
         qcx = p12 * p12 - p11 * p22
         discx = qbx * qbx - qa * qcx
-        if disc < 0.0 or discx < 0.0:
+        if not (math.isfinite(disc) and math.isfinite(discx)):
+            pass  # degenerate numbers: keep the tile rectangle
+        elif disc < 0.0 or discx < 0.0:
             u1p = u0p
             v1p = v0p
         else:

@@ -92,8 +92,21 @@ def _r(x: float) -> float:
 
 def _furniture(rng: random.Random, x: float, z: float, floor: float, idx: int) -> _Group:
     """One object standing on the floor plane y = ``floor`` at (x, z)."""
-    kind = rng.choice(["box", "sphere", "cylinder", "pedestal", "stack"])
+    kind = rng.choices(["box", "sphere", "cylinder", "pedestal", "stack", "table"], [2, 2, 2, 2, 2, 1])[0]
     name = f"{kind}_{idx}"
+    if kind == "table":
+        hx, hz, top_h = _r(rng.uniform(0.35, 0.6)), _r(rng.uniform(0.3, 0.45)), _r(rng.uniform(0.65, 0.8))
+        wood = Texture("stripes", _hsv(rng.uniform(0.05, 0.1), 0.55, rng.uniform(0.4, 0.7)),
+                       _hsv(0.07, 0.6, 0.3), scale=0.06, seed=rng.randrange(1 << 30), detail=0.5)
+        prims: list[Primitive] = [Box((x, _r(floor - top_h), z), (hx, 0.03, hz), texture=wood, name=name + "_top")]
+        leg_h = _r((top_h - 0.03) / 2)
+        for j, (sx, sz) in enumerate(((-1, -1), (-1, 1), (1, -1), (1, 1))):
+            prims.append(Cylinder((_r(x + sx * (hx - 0.06)), _r(floor - leg_h), _r(z + sz * (hz - 0.06))), 0.035,
+                                  leg_h, texture=wood, name=f"{name}_leg{j}"))
+        rs = _r(rng.uniform(0.08, 0.15))
+        prims.append(Sphere((_r(x + rng.uniform(-0.5, 0.5) * hx), _r(floor - top_h - 0.03 - rs),
+                             _r(z + rng.uniform(-0.5, 0.5) * hz)), rs, _object_texture(rng), name=name + "_ball"))
+        return _Group(prims, x, z, math.hypot(hx, hz), movable=False)
     if kind == "box":
         hx, hy, hz = (_r(rng.uniform(0.2, 0.5)) for _ in range(3))
         prim = Box((x, _r(floor - hy), z), (hx, hy, hz), _yaw(rng), _object_texture(rng), name=name)
@@ -266,8 +279,30 @@ def _room(rng: random.Random, seed: int, motion_rng: random.Random | None) -> Wo
         else:
             x = _r(xl + 0.02) if side == "left" else _r(xr - 0.02)
             c, half = (x, y, _r(rng.uniform(1.5 + w, zb - 0.5 - w))), (0.02, h, w)
-        deco.append(Box(c, half, texture=_object_texture(rng), name=f"painting_{i}"))
+        deco.append(Box(c, half, texture=_object_texture(rng), name=f"painting_{i}", casts_shadow=False))
+    if rng.random() < 0.6:  # a rug, just above the floor
+        rw, rd = _r(rng.uniform(0.8, 1.6)), _r(rng.uniform(0.6, 1.2))
+        rc = (_r(rng.uniform(xl + rw + 0.2, xr - rw - 0.2) if xr - xl > 2 * rw + 0.4 else cx), _r(floor - 0.004),
+              _r(rng.uniform(1.5 + rd, max(1.5 + rd, zb - rd - 0.5))))
+        h = rng.random()
+        rug_tex = Texture(rng.choice(["checker", "stripes"]), _hsv(h, 0.6, 0.7), _hsv(h + 0.5, 0.5, 0.5),
+                          scale=_r(rng.uniform(0.1, 0.25)), angle=rng.choice([0.0, 45.0, 90.0]),
+                          seed=rng.randrange(1 << 30), detail=0.4)
+        deco.append(Plane(rc, (0.0, -1.0, 0.0), (1.0, 0.0, 0.0), (rw, rd), rug_tex, name="rug", casts_shadow=False))
     groups: list[_Group] = []
+    for i in range(rng.randint(0, 2)):  # shelves against the side walls
+        hx, hy, hz = _r(rng.uniform(0.15, 0.25)), _r(rng.uniform(0.6, min(1.0, height / 2 - 0.2))), _r(
+            rng.uniform(0.35, 0.7))
+        left = rng.random() < 0.5
+        x = _r(xl + hx + 0.01) if left else _r(xr - hx - 0.01)
+        z = _r(rng.uniform(1.5 + hz, zb - 0.3 - hz))
+        h = rng.uniform(0.05, 0.12)
+        wood = Texture("stripes", _hsv(h, 0.5, rng.uniform(0.45, 0.7)), _hsv(h, 0.55, 0.35), scale=0.12,
+                       angle=90.0, seed=rng.randrange(1 << 30), detail=0.5)
+        g = _Group([Box((x, _r(floor - hy), z), (hx, hy, hz), texture=wood, name=f"shelf_{i}")], x, z,
+                   math.hypot(hx, hz), movable=False)
+        if all(math.hypot(g.x - o.x, g.z - o.z) > g.radius + o.radius + 0.1 for o in groups):
+            groups.append(g)
     margin = 0.4
 
     def sample_xz() -> tuple[float, float]:
@@ -275,7 +310,7 @@ def _room(rng: random.Random, seed: int, motion_rng: random.Random | None) -> Wo
         z = rng.uniform(zf + margin + 0.4, -0.8) if behind else rng.uniform(1.3, zb - margin - 0.4)
         return rng.uniform(xl + margin + 0.4, xr - margin - 0.4), z
 
-    for i in range(rng.randint(4, 7)):
+    for i in range(rng.randint(5, 8)):
         g = _place(rng, groups, sample_xz, lambda x, z, i=i: _furniture(rng, x, z, floor, i))
         if g is not None and xl < g.x - g.radius and g.x + g.radius < xr and zf < g.z - g.radius < g.z + g.radius < zb:
             groups.append(g)

@@ -312,3 +312,38 @@ def test_supersample_keeps_exact_depth_and_mask() -> None:
     a, b = world.render(cam), world.render(cam, supersample=2)
     assert torch.equal(a.depth, b.depth) and torch.equal(a.mask, b.mask)
     assert not torch.equal(a.rgb, b.rgb) and (a.rgb - b.rgb).abs().mean() < 0.1
+
+
+def test_culling_matches_brute_force() -> None:
+    from lyra.world.raycast import intersect
+    from lyra.world.scene import _camera_rays, _nearest_hit, _pose_primitives, _to_local
+
+    world = generate_world(4, "yard", moving=True)
+    eye = torch.tensor([[0.4, -0.3, -0.5], [-2.0, -1.0, 1.0]])
+    cams = Cameras.from_fov(look_at(eye, torch.tensor([0.0, 0.5, 4.0])), 20, 36, 100.0)
+    posed = _pose_primitives(world.primitives, 0.4)
+    for i in range(2):
+        for start, end in ((0, 720), (13, 500)):
+            o, d, view = _camera_rays(cams, i, start, end)
+            ts = torch.stack([intersect(ps.prim, _to_local(ps, o, True), _to_local(ps, d, False), 1e-4)
+                              for ps in posed])
+            t_ref, k = ts.min(0)
+            id_ref = torch.where(torch.isfinite(t_ref), k + 1, 0)
+            for v in (view, None):
+                t, ids = _nearest_hit(posed, o, d, v)
+                assert torch.equal(ids, id_ref)
+                assert torch.equal(t, t_ref)
+
+
+def test_chunking_and_float64_agree() -> None:
+    world = generate_world(3, "room", moving=True)
+    cams = Cameras.from_fov(look_at(torch.tensor([[0.3, 0.1, 0.2]]), torch.tensor([0.0, 0.0, 3.0])), 18, 30, 70.0)
+    a = world.render(cams, 0.5)
+    b = world.render(cams, 0.5, chunk=97)
+    assert torch.equal(a.rgb, b.rgb) and torch.equal(a.depth, b.depth) and torch.equal(a.mask, b.mask)
+    c = world.render(cams.to(dtype=torch.float64), 0.5)
+    assert c.depth.dtype == torch.float32 and c.mask.dtype == torch.int64
+    agree = (c.mask == a.mask).float().mean()
+    assert agree > 0.99
+    same = c.mask == a.mask
+    assert torch.allclose(c.depth[same], a.depth[same], rtol=1e-4, atol=1e-4)

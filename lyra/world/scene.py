@@ -156,16 +156,16 @@ class World:
     ) -> WorldRender:
         """Render RGB, z-depth and object masks for every camera.
 
+        On CPU the work is many small tensor operations, for which torch's intra-op threads cost more
+        than they give (tens of times more on a busy machine): rendering runs with one torch thread and
+        restores the thread count afterwards. Parallelise over processes instead.
+
         Args:
             cameras: N cameras (H x W pixels).
             time: normalised time in [0, 1] for moving primitives: one value, or [N] one per camera.
             supersample: s > 1 averages s x s sub-pixel rays for RGB (anti-aliasing); depth and mask
                 always come from the exact pixel-centre ray.
             chunk: rays processed at once per camera (bounds memory: about 1 KB per ray).
-
-        On CPU the work is many small tensor operations, for which torch's intra-op threads cost more
-        than they give (tens of times more on a busy machine): rendering runs with one torch thread and
-        restores the thread count afterwards. Parallelise over processes instead.
         Returns:
             WorldRender with rgb [N, 3, H, W], depth [N, 1, H, W], mask [N, 1, H, W].
         """
@@ -348,7 +348,23 @@ def _take(v: Vec, idx: Tensor) -> Vec:
     return tuple(x[idx] if isinstance(x, Tensor) else x for x in v)  # type: ignore[return-value]
 
 
-def _camera_rays(cameras: Cameras, i: int, start: int, end: int) -> tuple[Vec, Vec]:
+@dataclass(frozen=True)
+class _View:
+    """One camera's pixel chunk: flat row-major pixel range [start, end) of an H x W image."""
+
+    R: Rows  # world-to-camera rotation rows
+    t: Vec3  # world-to-camera translation
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    height: int
+    width: int
+    start: int
+    end: int
+
+
+def _camera_rays(cameras: Cameras, i: int, start: int, end: int) -> tuple[Vec, Vec, _View]:
     """Origin (shared floats) and directions ([M] each) of camera ``i``'s pixels [start, end) (row-major).
 
     Directions have camera-space z = 1, so the ray parameter of a hit is its z-depth.
@@ -363,7 +379,37 @@ def _camera_rays(cameras: Cameras, i: int, start: int, end: int) -> tuple[Vec, V
     one = torch.ones_like(xc)
     d = tuple(as_tensor(_lincomb((R[0][j], R[1][j], R[2][j]), (xc, yc, one)), xc) for j in range(3))
     o = tuple(float(x) for x in cameras.centers[i])
-    return o, d  # type: ignore[return-value]
+    view = _View(tuple(tuple(r) for r in R), tuple(cameras.t[i].tolist()), fx, fy, cx, cy,  # type: ignore[arg-type]
+                 cameras.height, W, start, end)
+    return o, d, view  # type: ignore[return-value]
+
+
+def _screen_candidates(ps: _Posed, view: _View, device: torch.device) -> Tensor | None:
+    """Chunk-local indices of the pixels whose centres fall in the projected bounding box of the primitive's
+    bounding sphere; None when the sphere reaches behind the near side of the camera (no bound)."""
+    if isinstance(ps.prim, Plane) or not math.isfinite(ps.radius):
+        return None
+    c = [sum(view.R[j][k] * ps.center[k] for k in range(3)) + view.t[j] for j in range(3)]
+    r = ps.radius * (1 + 1e-4) + 1e-6
+    if c[2] + r <= 0:  # entirely behind the camera
+        return torch.zeros(0, dtype=torch.int64, device=device)
+    if c[2] - r <= 1e-6:
+        return None
+    zs = (c[2] - r, c[2] + r)
+    xs = [(c[0] + sx) / z for sx in (-r, r) for z in zs]
+    ys = [(c[1] + sy) / z for sy in (-r, r) for z in zs]
+    # pixel u covers [u, u + 1); its centre is u + 0.5; one pixel of margin on each side
+    u0 = max(0, math.floor(view.fx * min(xs) + view.cx - 0.5) - 1)
+    u1 = min(view.width - 1, math.ceil(view.fx * max(xs) + view.cx - 0.5) + 1)
+    v0 = max(view.start // view.width, math.floor(view.fy * min(ys) + view.cy - 0.5) - 1)
+    v1 = min((view.end - 1) // view.width, math.ceil(view.fy * max(ys) + view.cy - 0.5) + 1)
+    if u0 > u1 or v0 > v1:
+        return torch.zeros(0, dtype=torch.int64, device=device)
+    rows = torch.arange(v0, v1 + 1, device=device) * view.width
+    flat = (rows[:, None] + torch.arange(u0, u1 + 1, device=device)[None, :]).flatten() - view.start
+    if view.start % view.width or view.end % view.width:  # chunk boundaries inside a row
+        flat = flat[(flat >= 0) & (flat < view.end - view.start)]
+    return flat
 
 
 def _candidates(ps: _Posed, o: Vec, d: Vec, dd: Tensor) -> Tensor | None:
@@ -379,13 +425,18 @@ def _candidates(ps: _Posed, o: Vec, d: Vec, dd: Tensor) -> Tensor | None:
     return torch.nonzero(near).flatten()
 
 
-def _nearest_hit(posed: Sequence[_Posed], o: Vec, d: Vec) -> tuple[Tensor, Tensor]:
-    """Nearest hit over all primitives -> (t [M], inf on a miss; id [M] int64, 0 on a miss)."""
+def _nearest_hit(posed: Sequence[_Posed], o: Vec, d: Vec, view: _View | None = None) -> tuple[Tensor, Tensor]:
+    """Nearest hit over all primitives -> (t [M], inf on a miss; id [M] int64, 0 on a miss).
+
+    With the camera ``view`` of a pixel chunk, primitives are culled by their projected bounding boxes.
+    """
     dd = as_tensor(dot(d, d), tensor_of(*o, *d))
     best_t = torch.full_like(dd, math.inf)
     best_id = torch.zeros(dd.shape, dtype=torch.int64, device=dd.device)
     for k, ps in enumerate(posed):
-        idx = _candidates(ps, o, d, dd)
+        idx = _screen_candidates(ps, view, dd.device) if view is not None else None
+        if idx is None:
+            idx = _candidates(ps, o, d, dd)
         if idx is None:
             t = intersect(ps.prim, _to_local(ps, o, True), _to_local(ps, d, False), T_MIN)
             closer = t < best_t
@@ -472,9 +523,10 @@ def _shade_hits(world: World, posed: Sequence[_Posed], p: Vec, d: Vec, ids: Tens
     return (albedo * light).clamp(0, 1)
 
 
-def _render_rays(world: World, posed: Sequence[_Posed], o: Vec, d: Vec) -> tuple[Tensor, Tensor, Tensor]:
-    """Colour [3, M], ray parameter t [M] (inf on a miss) and id [M] of rays (o, d)."""
-    t, ids = _nearest_hit(posed, o, d)
+def _render_rays(world: World, posed: Sequence[_Posed], o: Vec, d: Vec,
+                 view: _View | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Colour [3, M], ray parameter t [M] (inf on a miss) and id [M] of rays (o, d) (of camera chunk ``view``)."""
+    t, ids = _nearest_hit(posed, o, d, view)
     rgb = torch.empty(3, t.numel(), dtype=torch.float32, device=t.device)
     miss = torch.nonzero(ids == 0).flatten()
     if miss.numel():

@@ -1,0 +1,477 @@
+"""Dataset reader for the SDG layout (ours and NVIDIA's released data): index, split, sample, load.
+
+* Index: one entry per **scene key** (the official loader lists each scene once per view folder).
+* Split: by key (sorted list or key hash), so no scene is in both train and test.
+* Sampling: :mod:`lyra.data.sampling` (method.md §8.5).
+* Loading: latents through the numpy-only unpickler, denormalised to raw ``[V*T_l, C, h, w]``;
+  frames decoded from the mp4 (only the needed ones); cameras from pose/intrinsics npz by frame index
+  (exact match); EXR depth (half or float). Any missing or malformed file raises :class:`DataError`
+  naming it (no silent retries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lyra.cameras import Cameras
+from lyra.data.exr import DepthZipError, read_depth_zip
+from lyra.data.layout import DataError, Layout
+from lyra.data.safe_pickle import UnsafePickleError, load_numpy_pickle
+from lyra.data.sampling import SamplePlan, SamplingConfig, plan_sample
+
+SplitName = Literal["train", "test", "all"]
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def load_latent_stats(path: str | os.PathLike) -> tuple[Tensor, Tensor]:
+    """Raw-latent (mean, std) from a stats file, each as stored (viewed as [C, -1] when used).
+
+    Accepted: our ``latent_stats.npz`` (``mean``, ``std``); Cosmos' ``mean_std.pt`` (a (mean, std) pair
+    or a dict, loaded with ``torch.load(weights_only=True)``); safetensors with ``mean``/``std`` or
+    ``latents_mean``/``latents_std``; a diffusers ``config.json`` with ``latents_mean``/``latents_std``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: latent statistics file not found")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                d = {k: torch.from_numpy(f[k]) for k in f.files}
+        elif path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            d = load_file(str(path))
+        elif path.suffix == ".json":
+            import json
+
+            raw = json.loads(path.read_text())
+            d = {k: torch.tensor(v) for k, v in raw.items() if k in ("latents_mean", "latents_std")}
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            d = dict(zip(("mean", "std"), obj)) if isinstance(obj, (tuple, list)) else dict(obj)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - many loaders, many exception types
+        raise DataError(f"{path}: cannot read latent statistics ({type(exc).__name__}: {exc})") from exc
+    mean = d.get("mean", d.get("latents_mean"))
+    std = d.get("std", d.get("latents_std"))
+    if mean is None or std is None:
+        raise DataError(f"{path}: expected mean/std (or latents_mean/latents_std), found {sorted(d)}")
+    mean, std = torch.as_tensor(mean).float(), torch.as_tensor(std).float()
+    if mean.numel() != std.numel() or not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+        raise DataError(f"{path}: mean/std must be finite and of equal size ({mean.numel()} vs {std.numel()})")
+    if (std <= 0).any():
+        raise DataError(f"{path}: std has non-positive values")
+    return mean, std
+
+
+# ---------------------------------------------------------------------------------------------- single files
+def read_indexed_npz(path: Path, frames: Sequence[int] | None = None, row_shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Rows of ``data`` for the requested frame indices (binary search in ``inds``, exact matches only).
+
+    Returns float32 [N, *row_shape] (all rows if ``frames`` is None).
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "data" not in f.files:
+                raise DataError(f"{path}: no 'data' array (keys {f.files})")
+            data = np.asarray(f["data"])
+            inds = np.asarray(f["inds"]) if "inds" in f.files else np.arange(data.shape[0])
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: not a readable npz ({type(exc).__name__}: {exc})") from exc
+    if data.ndim != 1 + len(row_shape) or tuple(data.shape[1:]) != row_shape:
+        raise DataError(f"{path}: 'data' must be [N, {', '.join(map(str, row_shape))}], got {list(data.shape)}")
+    if inds.shape != (data.shape[0],) or inds.dtype.kind not in "iu":
+        raise DataError(f"{path}: 'inds' must be [{data.shape[0]}] integers, got {inds.dtype} {list(inds.shape)}")
+    if inds.size > 1 and not (np.diff(inds) > 0).all():
+        raise DataError(f"{path}: 'inds' must be strictly increasing")
+    if frames is None:
+        rows = data
+    else:
+        want = np.asarray(list(frames), dtype=np.int64)
+        pos = np.clip(np.searchsorted(inds, want), 0, len(inds) - 1)
+        bad = want[inds[pos] != want]
+        if bad.size:
+            raise DataError(f"{path}: frames {bad[:8].tolist()} not in 'inds' ({inds.min()}..{inds.max()})")
+        rows = data[pos]
+    rows = rows.astype(np.float32)
+    if not np.isfinite(rows).all():
+        raise DataError(f"{path}: non-finite values in 'data'")
+    return rows
+
+
+def frame_indices(path: Path) -> np.ndarray:
+    """The ``inds`` of a pose/intrinsics npz (0..N-1 when absent)."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return np.asarray(f["inds"]) if "inds" in f.files else np.arange(len(f["data"]))
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: not a readable npz ({type(exc).__name__}: {exc})") from exc
+
+
+def cameras_from_arrays(c2w: np.ndarray, intr: np.ndarray, height: int, width: int, where: str = "") -> Cameras:
+    """Cameras from c2w [N, 4, 4] and [N, 4] (fx, fy, cx, cy) rows."""
+    c2w_t = torch.from_numpy(np.asarray(c2w, dtype=np.float64))
+    R, t = c2w_t[:, :3, :3], c2w_t[:, :3, 3]
+    w2c = torch.zeros_like(c2w_t)
+    w2c[:, :3, :3] = R.transpose(1, 2)
+    w2c[:, :3, 3] = -(R.transpose(1, 2) @ t[..., None])[..., 0]
+    w2c[:, 3, 3] = 1.0
+    f = torch.from_numpy(np.asarray(intr, dtype=np.float64))
+    K = torch.zeros(f.shape[0], 3, 3, dtype=torch.float64)
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f[:, 0], f[:, 1], f[:, 2], f[:, 3], 1.0
+    try:
+        return Cameras(w2c.float(), K.float(), height, width)
+    except ValueError as exc:
+        raise DataError(f"{where}: {exc}") from exc
+
+
+def video_info(path: Path) -> tuple[int, int, int]:
+    """(frame count from the container, height, width) of an mp4 without decoding it."""
+    import av
+
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            n = s.frames or sum(1 for p in c.demux(s) if p.size)
+            return int(n), int(s.codec_context.height), int(s.codec_context.width)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PyAV errors
+        raise DataError(f"{path}: not a readable video ({type(exc).__name__}: {exc})") from exc
+
+
+def read_video_frames(path: Path, frames: Sequence[int] | None = None) -> Tensor:
+    """Decode the requested frames (positions in the video) as [N, 3, H, W] float32 in [0, 1], in request order."""
+    import av
+
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    want = None if frames is None else {int(i) for i in frames}
+    got: dict[int, np.ndarray] = {}
+    last = -1 if want is None else max(want, default=-1)
+    try:
+        with av.open(str(path)) as c:
+            for i, fr in enumerate(c.decode(video=0)):
+                if want is None or i in want:
+                    got[i] = fr.to_ndarray(format="rgb24")
+                if want is not None and i >= last:
+                    break
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: cannot decode video ({type(exc).__name__}: {exc})") from exc
+    order = sorted(got) if frames is None else [int(i) for i in frames]
+    missing = [i for i in order if i not in got]
+    if missing or not order and frames is None:
+        raise DataError(f"{path}: frames {missing[:8]} not in the video ({len(got)} decoded)")
+    arr = np.stack([got[i] for i in order]) if order else np.zeros((0, 1, 1, 3), np.uint8)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
+
+
+def read_latent(path: Path) -> np.ndarray:
+    """A stored latent as [C, T_l, h, w] float32 (the batch axis of (1, C, T_l, h, w) dropped)."""
+    try:
+        z = load_numpy_pickle(path)
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from exc
+    except UnsafePickleError as exc:
+        raise DataError(str(exc)) from exc
+    if z.ndim == 5 and z.shape[0] == 1:
+        z = z[0]
+    if z.ndim != 4:
+        raise DataError(f"{path}: latent must be (1, C, T_l, h, w) or (C, T_l, h, w), got {list(z.shape)}")
+    z = z.astype(np.float32)
+    if not np.isfinite(z).all():
+        raise DataError(f"{path}: latent has non-finite values")
+    return z
+
+
+def crop_resize(images: Tensor, K: Tensor, size: tuple[int, int], mode: str = "bilinear") -> tuple[Tensor, Tensor]:
+    """Centre-crop [N, C, H, W] to the aspect ratio of ``size`` and resize (method.md §8.4 step 3).
+
+    Returns the images and the updated intrinsics [N, 3, 3].
+    """
+    H, W = images.shape[-2:]
+    h, w = size
+    ch, cw = (H, round(H * w / h)) if W * h > H * w else (round(W * h / w), W)
+    y0, x0 = (H - ch) // 2, (W - cw) // 2
+    out = images[..., y0 : y0 + ch, x0 : x0 + cw]
+    if (ch, cw) != (h, w):
+        kw = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
+        out = F.interpolate(out, size=(h, w), mode=mode, **kw)
+    sx, sy = w / cw, h / ch
+    K = K.clone()
+    K[:, 0, 0] *= sx
+    K[:, 1, 1] *= sy
+    K[:, 0, 2] = (K[:, 0, 2] - x0) * sx
+    K[:, 1, 2] = (K[:, 1, 2] - y0) * sy
+    return out, K
+
+
+# ---------------------------------------------------------------------------------------------- split
+def split_keys(keys: Sequence[str], method: Literal["last", "hash"] = "last", num_test: int = 16,
+               test_fraction: float = 0.05) -> tuple[list[str], list[str]]:
+    """(train, test) scene keys, disjoint.
+
+    ``last``: the last ``min(num_test, n)`` of the sorted unique keys are test (the method's rule,
+    applied to keys instead of per-view entries). ``hash``: a key is test when the first 8 bytes of its
+    SHA-1 fall below ``test_fraction`` (a scene keeps its split when the dataset grows).
+    """
+    uniq = sorted(set(keys))
+    if method == "last":
+        k = min(max(int(num_test), 0), len(uniq))
+        return uniq[: len(uniq) - k], uniq[len(uniq) - k :]
+    if method == "hash":
+        def is_test(key: str) -> bool:
+            h = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big")
+            return h < test_fraction * 2.0**64
+
+        test = [k for k in uniq if is_test(k)]
+        return [k for k in uniq if not is_test(k)], test
+    raise ValueError(f"split method must be 'last' or 'hash', got {method!r}")
+
+
+# ---------------------------------------------------------------------------------------------- samples
+@dataclass
+class ReaderConfig:
+    """How samples are read.
+
+    Attributes:
+        sampling: trajectory/frame selection (method.md §8.5).
+        split_method, num_test_scenes, test_fraction: see :func:`split_keys`.
+        load_latents: read stored latents (default: not in ``window`` mode).
+        load_input_frames: decode the input frames from the mp4 (default: only in ``window`` mode).
+        load_depth: read target depth from the depth zips.
+        relative_poses: express every camera relative to the first input camera (method.md §8.4 step 4).
+        target_size: (H, W) to centre-crop and resize targets to, or None for the stored size.
+        stats: latent statistics file; None uses ``<root>/flag/latent_stats.npz`` (NVIDIA data: pass the
+            tokenizer's ``mean_std.pt``).
+        seed: base seed of the per-sample random draws.
+    """
+
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    split_method: Literal["last", "hash"] = "last"
+    num_test_scenes: int = 16
+    test_fraction: float = 0.05
+    load_latents: bool | None = None
+    load_input_frames: bool | None = None
+    load_depth: bool = True
+    relative_poses: bool = True
+    target_size: tuple[int, int] | None = None
+    stats: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class Sample:
+    """One training sample.
+
+    Attributes:
+        key: scene key.
+        plan: the drawn views and frames.
+        latents: [V*T_l, C, h, w] raw (denormalised) latents, trajectory-major, or None.
+        images_input: [V*T, 3, H, W] input frames in [0, 1], or None.
+        cameras_input: V camera batches of T cameras (relative to the first input camera if configured).
+        images_target: [N_t, 3, H', W'] in [0, 1].
+        depths_target: [N_t, 1, H', W'] z-depth (0 = invalid), or None.
+        cameras_target: N_t cameras for the target images.
+        num_frames: N, frames per stored trajectory video.
+    """
+
+    key: str
+    plan: SamplePlan
+    latents: Tensor | None
+    images_input: Tensor | None
+    cameras_input: list[Cameras]
+    images_target: Tensor
+    depths_target: Tensor | None
+    cameras_target: Cameras
+    num_frames: int
+
+    @property
+    def num_views(self) -> int:
+        return len(self.plan.input_views)
+
+    @property
+    def input_frames(self) -> Tensor:
+        """[T] int64 frame indices of every input trajectory."""
+        return torch.tensor(self.plan.input_frames, dtype=torch.int64)
+
+    @property
+    def target_views(self) -> Tensor:
+        return torch.tensor([v for v, _ in self.plan.targets], dtype=torch.int64)
+
+    @property
+    def target_frames(self) -> Tensor:
+        return torch.tensor([f for _, f in self.plan.targets], dtype=torch.int64)
+
+
+class SceneDataset:
+    """Samples of an SDG dataset root, one index per scene key (a ``torch.utils.data.Dataset``).
+
+    Args:
+        root: the dataset folder (``<root>/<view>/<modality>/<key>.<ext>``).
+        config: reading options.
+        split: "train", "test" or "all".
+    """
+
+    def __init__(self, root: str | os.PathLike, config: ReaderConfig | None = None, split: SplitName = "train"):
+        self.config = cfg = config or ReaderConfig()
+        self.layout = Layout(root)
+        self.views = self.layout.views()
+        if not self.views:
+            raise DataError(f"{self.layout.root}: no trajectory folders (0, 1, ...) found")
+        all_keys = self.layout.scene_keys()
+        if not all_keys:
+            raise DataError(f"{self.layout.root}: no scenes found (no <view>/rgb/*.mp4 or <view>/latent/*.pkl)")
+        train, test = split_keys(all_keys, cfg.split_method, cfg.num_test_scenes, cfg.test_fraction)
+        self.keys = {"train": train, "test": test, "all": all_keys}[split]
+        if not self.keys:
+            raise DataError(f"{self.layout.root}: the {split!r} split is empty ({len(all_keys)} scenes, "
+                            f"{len(test)} test; lower num_test_scenes or use split='all')")
+        mode = cfg.sampling.mode
+        self.load_latents = cfg.load_latents if cfg.load_latents is not None else mode != "window"
+        self.load_input_frames = cfg.load_input_frames if cfg.load_input_frames is not None else mode == "window"
+        self._stats: tuple[Tensor, Tensor] | None = None
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random draws of every index (call once per epoch)."""
+        self.epoch = int(epoch)
+
+    @property
+    def stats(self) -> tuple[Tensor, Tensor]:
+        """(mean, std) of raw latents used to denormalise the stored latents."""
+        if self._stats is None:
+            path = Path(self.config.stats) if self.config.stats else self.layout.stats_path
+            if not path.is_file():
+                raise DataError(f"{path}: latent statistics not found; for NVIDIA's data pass the tokenizer's "
+                                "mean_std.pt (ReaderConfig.stats / --stats)")
+            self._stats = load_latent_stats(path)
+        return self._stats
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < len(self.keys):
+            raise IndexError(index)
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        return self.load(self.keys[index], rng)
+
+    def num_frames(self, key: str, view: int) -> int:
+        """Frames of trajectory ``view`` of scene ``key`` (from its pose file)."""
+        return int(len(frame_indices(self.layout.path(view, "pose", key))))
+
+    def plan(self, key: str, rng: np.random.Generator) -> tuple[SamplePlan, int]:
+        n = self.num_frames(key, self.views[0])
+        return plan_sample(self.config.sampling, rng, self.views, n), n
+
+    def load(self, key: str, rng: np.random.Generator | None = None, plan: SamplePlan | None = None) -> Sample:
+        """Read one sample of scene ``key`` (a random plan from ``rng`` unless ``plan`` is given)."""
+        L = self.layout
+        if plan is None:
+            plan, n = self.plan(key, rng if rng is not None else np.random.default_rng(self.config.seed))
+        else:
+            n = self.num_frames(key, plan.input_views[0])
+        size: dict[int, tuple[int, int]] = {}
+
+        def hw(v: int) -> tuple[int, int]:
+            if v not in size:
+                _, h, w = video_info(L.path(v, "rgb", key))
+                size[v] = (h, w)
+            return size[v]
+
+        def cams(v: int, frames: Sequence[int]) -> Cameras:
+            c2w = read_indexed_npz(L.path(v, "pose", key), frames, (4, 4))
+            intr = read_indexed_npz(L.path(v, "intrinsics", key), frames, (4,))
+            return cameras_from_arrays(c2w, intr, *hw(v), where=f"{L.path(v, 'pose', key)}")
+
+        for v in sorted({*plan.input_views, *(t for t, _ in plan.targets)}):
+            if (m := self.num_frames(key, v)) != n:
+                raise DataError(f"{L.path(v, 'pose', key)}: {m} frames, but the scene's other trajectories have {n}")
+        cams_in = [cams(v, plan.input_frames) for v in plan.input_views]
+        latents = self._latents(key, plan, n) if self.load_latents else None
+        images_in = (torch.cat([read_video_frames(L.path(v, "rgb", key), plan.input_frames)
+                                for v in plan.input_views]) if self.load_input_frames else None)
+
+        by_view: dict[int, list[int]] = {}
+        for v, f in plan.targets:
+            by_view.setdefault(v, []).append(f)
+        imgs, deps, tcams = {}, {}, {}
+        for v, fr in by_view.items():
+            imgs[v] = read_video_frames(L.path(v, "rgb", key), fr)
+            tcams[v] = cams(v, fr)
+            if self.config.load_depth:
+                p = L.path(v, "depth", key)
+                try:
+                    d = read_depth_zip(p, fr)
+                except DepthZipError as exc:
+                    raise DataError(str(exc)) from exc
+                if d.shape[-2:] != imgs[v].shape[-2:]:
+                    d = F.interpolate(d, size=imgs[v].shape[-2:], mode="nearest")
+                deps[v] = d
+        pos = {v: 0 for v in by_view}
+        order = []
+        for v, _ in plan.targets:
+            order.append((v, pos[v]))
+            pos[v] += 1
+        images_t = torch.stack([imgs[v][i] for v, i in order])
+        depths_t = torch.stack([deps[v][i] for v, i in order]) if self.config.load_depth else None
+        h_t, w_t = images_t.shape[-2:]
+        cams_t = Cameras(torch.stack([tcams[v].w2c[i] for v, i in order]),
+                         torch.stack([tcams[v].K[i] for v, i in order]), h_t, w_t)
+
+        if self.config.relative_poses:
+            ref = cams_in[0].c2w[0].double()
+            cams_in = [Cameras((c.w2c.double() @ ref).float(), c.K, c.height, c.width) for c in cams_in]
+            cams_t = Cameras((cams_t.w2c.double() @ ref).float(), cams_t.K, cams_t.height, cams_t.width)
+        if self.config.target_size is not None and tuple(self.config.target_size) != tuple(images_t.shape[-2:]):
+            h, w = self.config.target_size
+            images_t, K = crop_resize(images_t, cams_t.K, (h, w), "bilinear")
+            if depths_t is not None:
+                depths_t, _ = crop_resize(depths_t, cams_t.K, (h, w), "nearest")
+            cams_t = Cameras(cams_t.w2c, K, h, w)
+        return Sample(key, plan, latents, images_in, cams_in, images_t, depths_t, cams_t, n)
+
+    def _latents(self, key: str, plan: SamplePlan, n: int) -> Tensor:
+        from lyra.tokenizer import denormalize_latents, latent_frames
+
+        if plan.input_frames != list(range(n)):
+            raise DataError("stored latents cover all frames of a trajectory; use load_latents=False "
+                            "(window sampling) to take a subset of input frames")
+        mean, std = self.stats
+        out = []
+        for v in plan.input_views:
+            p = self.layout.path(v, "latent", key)
+            z = torch.from_numpy(read_latent(p))
+            try:
+                t_l = latent_frames(n)
+            except ValueError as exc:
+                raise DataError(f"{p}: {exc}") from exc
+            if z.shape[1] != t_l:
+                raise DataError(f"{p}: {z.shape[1]} latent frames but the trajectory has {n} frames "
+                                f"(expected {t_l})")
+            try:
+                raw = denormalize_latents(z[None], mean, std)[0]
+            except ValueError as exc:
+                raise DataError(f"{p}: {exc}") from exc
+            out.append(raw.permute(1, 0, 2, 3))
+        return torch.cat(out).contiguous()

@@ -1,0 +1,252 @@
+"""SDG writer: multi-trajectory samples in the official layout, resumable and atomic.
+
+Per scene ``<key>`` and trajectory ``v`` (method.md §8.1-8.2, sdg.md §6):
+
+* ``<v>/rgb/<key>.mp4``: the teacher's (decoded) frames, H.264;
+* ``<v>/latent/<key>.pkl``: ``torch.save`` of a numpy float32 array (1, C, T_l, h, w) in diffusion space
+  ``0.5 (z - mean) / std`` (as NVIDIA writes it);
+* ``<v>/pose/<key>.npz``: ``data`` (T, 4, 4) float32 OpenCV c2w, ``inds`` (T,) int64;
+* ``<v>/intrinsics/<key>.npz``: ``data`` (T, 4) float32 [fx, fy, cx, cy] in pixels, ``inds``;
+* ``<v>/depth/<key>.zip``: ``NNNNN.exr`` per frame, one half-float ``Z`` channel (z-depth, 0 = invalid).
+
+Extras under ``flag/`` (ignored by the official loader): ``latent_stats.npz`` (mean/std [C, T_stats]),
+``lyra_sdg.json`` (the run config), ``<key>.world.json`` and ``<key>.done.json`` (meta, written last:
+a scene is complete only when its done marker exists). Every file is written to a temporary name and
+renamed, so no half-written file ever carries a final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lyra.data.exr import require_openexr, write_depth_zip
+from lyra.data.layout import DataError, Layout
+from lyra.data.safe_pickle import save_numpy_pickle
+from lyra.generator.base import TrajectorySample
+from lyra.render.video import write_video
+from lyra.utils.files import atomic_path
+
+
+@dataclass
+class WriteOptions:
+    """How sample files are encoded.
+
+    Attributes:
+        fps: mp4 frame rate (the SDG default is 24).
+        crf: x264 quality of the rgb mp4 (lower is better; 0 is lossless).
+        depth_half: EXR depth as half floats (NVIDIA's format) rather than float32.
+    """
+
+    fps: float = 24.0
+    crf: int = 18
+    depth_half: bool = True
+
+
+def _json_atomic(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+def save_npz_atomic(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """``np.savez`` (uncompressed, as the official SDG) to a temporary file, then rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    return Path(path)
+
+
+def save_latent_stats(path: str | os.PathLike, mean: Tensor, std: Tensor, sigma_data: float = 0.5) -> Path:
+    """Write the raw-latent statistics (mean, std [C, T_stats]) used for normalisation as npz."""
+    m = torch.as_tensor(mean).detach().float().cpu().numpy()
+    s = torch.as_tensor(std).detach().float().cpu().numpy()
+    if m.shape != s.shape:
+        raise DataError(f"{path}: mean {m.shape} and std {s.shape} differ in shape")
+    return save_npz_atomic(path, mean=m, std=s, sigma_data=np.float32(sigma_data))
+
+
+def write_trajectory(layout: Layout, view: int, key: str, sample: TrajectorySample, latents_normalized: Tensor,
+                     options: WriteOptions | None = None) -> list[Path]:
+    """Write the files of one trajectory; returns their paths.
+
+    Args:
+        latents_normalized: [C, T_l, h, w] diffusion-space latents (``tokenizer.normalize_latents``).
+    """
+    o = options or WriteOptions()
+    T = sample.frames.shape[0]
+    inds = np.arange(T, dtype=np.int64)
+    cams = sample.cameras
+    K = cams.K.detach().cpu().double()
+    intr = torch.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]], -1).float().numpy()
+    paths = [
+        write_video(layout.path(view, "rgb", key), sample.frames, fps=o.fps, crf=o.crf),
+        save_numpy_pickle(layout.path(view, "latent", key),
+                          latents_normalized.detach().float().cpu().numpy()[None].astype(np.float32)),
+        save_npz_atomic(layout.path(view, "pose", key),
+                        data=cams.c2w.detach().cpu().float().numpy(), inds=inds),
+        save_npz_atomic(layout.path(view, "intrinsics", key), data=intr, inds=inds.copy()),
+    ]
+    if sample.depth is not None:
+        paths.append(write_depth_zip(layout.path(view, "depth", key), sample.depth, half=o.depth_half))
+    return paths
+
+
+def write_scene(layout: Layout, key: str, samples: Sequence[TrajectorySample], normalize, *,
+                options: WriteOptions | None = None, meta: dict[str, Any] | None = None,
+                world_json: dict[str, Any] | None = None) -> None:
+    """Write every trajectory of one scene (views 0..len-1), the world file, then the done marker.
+
+    Args:
+        normalize: raw latents [B, C, T_l, h, w] -> diffusion space (e.g. ``tokenizer.normalize_latents``).
+        meta: stored in the done marker with the list of written files.
+    """
+    files: list[str] = []
+    for v, s in enumerate(samples):
+        z = normalize(s.latents[None].float())[0]
+        files += [str(p.relative_to(layout.root)) for p in write_trajectory(layout, v, key, s, z, options)]
+    if world_json is not None:
+        _json_atomic(layout.world_path(key), world_json)
+    _json_atomic(layout.done_path(key), {**(meta or {}), "key": key, "files": sorted(files),
+                                         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def scene_complete(layout: Layout, key: str) -> bool:
+    """Whether a scene's done marker exists and every file it lists is present."""
+    p = layout.done_path(key)
+    if not p.is_file():
+        return False
+    try:
+        files = json.loads(p.read_text()).get("files", [])
+    except (json.JSONDecodeError, OSError):
+        return False
+    return bool(files) and all((layout.root / f).is_file() for f in files)
+
+
+# ---------------------------------------------------------------------------------------------- the SDG run
+@dataclass
+class SDGConfig:
+    """A synthetic-data-generation run (``lyra sdg``).
+
+    Attributes:
+        scenes: number of scenes (keys ``scene_<seed>_<i>``).
+        seed: base seed; scene i uses a seed derived from (seed, i) for its world and trajectory distances.
+        frames: frames per trajectory (1 + 8k).
+        height, width: image size in pixels (multiples of the tokenizer's size multiple).
+        kind: procedural world kind: room, yard or random.
+        generator: generator backend name (``lyra.generator.GENERATORS``).
+        world: world source ("procedural").
+        tokenizer: "shipped" or a tokenizer folder.
+        fov_x_deg: horizontal field of view of the source camera.
+        movement_factor: multiplies every trajectory's movement distance.
+        center_depth: look-at depth of the trajectories (scene units).
+    """
+
+    scenes: int = 1
+    seed: int = 0
+    frames: int = 17
+    height: int = 64
+    width: int = 112
+    kind: str = "random"
+    generator: str = "oracle"
+    world: str = "procedural"
+    tokenizer: str = "shipped"
+    fov_x_deg: float = 60.0
+    movement_factor: float = 1.0
+    center_depth: float = 1.0
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must match when resuming into an existing folder (everything but ``scenes``)."""
+        d = asdict(self)
+        d.pop("scenes")
+        return d
+
+
+def scene_seed(seed: int, index: int) -> int:
+    """A per-scene seed from the run seed and the scene index (stable across platforms)."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0])
+
+
+def scene_key(seed: int, index: int) -> str:
+    return f"scene_{seed}_{index:05d}"
+
+
+def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> None:
+    if layout.run_path.is_file():
+        old = json.loads(layout.run_path.read_text()).get("config", {})
+        old.pop("scenes", None)
+        diff = {k: (old.get(k), v) for k, v in cfg.identity().items() if old.get(k) != v}
+        if diff:
+            raise DataError(f"{layout.root} holds an SDG run with other settings {diff} (old, new); "
+                            "use another --out folder")
+    if layout.stats_path.is_file():
+        with np.load(layout.stats_path, allow_pickle=False) as f:
+            same = (f["mean"].shape == tuple(mean.shape) and np.allclose(f["mean"], mean.numpy(), atol=1e-6)
+                    and np.allclose(f["std"], std.numpy(), atol=1e-6))
+        if not same:
+            raise DataError(f"{layout.stats_path}: latent statistics differ from this tokenizer's; "
+                            "the folder was written with another tokenizer (use another --out folder)")
+
+
+def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: WriteOptions | None = None,
+            progress: bool = True, generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Generate ``cfg.scenes`` scenes into ``out`` (resumable: complete scenes are skipped).
+
+    Returns a summary: keys written and skipped, seconds per written scene.
+    """
+    from tqdm import tqdm
+
+    from lyra.cameras import METHOD_TRAJECTORIES, default_intrinsics, method_trajectories
+    from lyra.generator import GENERATORS, GeneratorError, OracleGenerator, make_generator
+    from lyra.world import generate_world
+
+    if cfg.generator not in GENERATORS:
+        raise GeneratorError(f"unknown generator {cfg.generator!r}; available: {', '.join(sorted(GENERATORS))}")
+    if cfg.world != "procedural":
+        raise DataError(f"unknown world source {cfg.world!r} (available: procedural)")
+    if cfg.kind not in ("room", "yard", "random"):
+        raise DataError(f"world kind must be room, yard or random, got {cfg.kind!r}")
+    tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
+    require_openexr()  # depth zips; fail before any work
+    layout = Layout(out)
+    mean = tokenizer.latents_mean.detach().float().cpu()
+    std = tokenizer.latents_std.detach().float().cpu()
+    _check_resume(layout, cfg, mean, std)
+    layout.extra.mkdir(parents=True, exist_ok=True)
+    if not layout.stats_path.is_file():
+        save_latent_stats(layout.stats_path, mean, std)
+    _json_atomic(layout.run_path, {"format": "lyra-sdg", "version": 1, "config": asdict(cfg),
+                                   "layout": "official (method.md §8.1)"})
+    K = default_intrinsics(cfg.height, cfg.width, cfg.fov_x_deg)
+    written, skipped, seconds = [], [], []
+    bar = tqdm(range(cfg.scenes), desc="sdg", unit="scene", disable=not progress)
+    for i in bar:
+        key = scene_key(cfg.seed, i)
+        if scene_complete(layout, key):
+            skipped.append(key)
+            continue
+        t0 = time.perf_counter()
+        s = scene_seed(cfg.seed, i)
+        world = generate_world(s, cfg.kind)  # type: ignore[arg-type]
+        trajs = method_trajectories(K, cfg.height, cfg.width, cfg.frames, center_depth=cfg.center_depth,
+                                    movement_factor=cfg.movement_factor, seed=s)
+        gen = make_generator(cfg.generator, world=world, tokenizer=tokenizer, **(generator_options or {}))
+        # the source view of a scene is the exact render of its world at the first camera
+        source = OracleGenerator(world, tokenizer).render_source(trajs[0][0]) if gen.needs_source else None
+        samples = gen.generate(trajs, source, seed=s)
+        meta = {"index": i, "scene_seed": s, "world_kind": world.kind, "generator": cfg.generator,
+                "frames": cfg.frames, "height": cfg.height, "width": cfg.width,
+                "trajectories": [t.kind for t in METHOD_TRAJECTORIES]}
+        write_scene(layout, key, samples, tokenizer.normalize_latents, options=options, meta=meta,
+                    world_json=world.to_dict())
+        seconds.append(time.perf_counter() - t0)
+        written.append(key)
+        bar.set_postfix(s_per_scene=f"{np.mean(seconds):.1f}")
+    return {"written": written, "skipped": skipped, "seconds_per_scene": float(np.mean(seconds)) if seconds else 0.0}

@@ -1,0 +1,25 @@
+"""Generator: multi-trajectory teacher videos + latents (protocol, registry, and backends)."""
+
+from lyra.generator.base import (
+    GENERATORS,
+    Generator,
+    GeneratorError,
+    SourceView,
+    TrajectorySample,
+    make_generator,
+    register_generator,
+    teacher_roundtrip,
+)
+from lyra.generator.oracle import OracleGenerator
+
+__all__ = [
+    "GENERATORS",
+    "Generator",
+    "GeneratorError",
+    "OracleGenerator",
+    "SourceView",
+    "TrajectorySample",
+    "make_generator",
+    "register_generator",
+    "teacher_roundtrip",
+]

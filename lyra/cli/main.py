@@ -14,17 +14,11 @@ class CLIError(Exception):
 
 
 def _register(subparsers: argparse._SubParsersAction) -> None:
-    from lyra.cli import export_cmd, info, render_cmd, view_cmd, world_cmd
+    from lyra.cli import data_cmd, export_cmd, info, render_cmd, sdg_cmd, view_cmd, world_cmd
+    from lyra.tokenizer import cli as tokenizer_cmd
 
-    for mod in (info, world_cmd, render_cmd, export_cmd, view_cmd):
+    for mod in (info, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd, sdg_cmd, data_cmd):
         mod.add_parser(subparsers)
-    optional: list[tuple[str, str]] = [("lyra.tokenizer.cli", "add_parser")]
-    for module, fn in optional:
-        try:
-            mod = __import__(module, fromlist=[fn])
-        except ImportError:
-            continue
-        getattr(mod, fn)(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_GEO, R_MX, R_MY, R
 @njit(cache=True)
 def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                    tiles_w: int, tiles_per_cam: int, eval3d: bool, g_rgb, g_depth, g_alpha,
-                   t_final, d_final, last, gb, tl, sacc, grgb, gdn, lastl, rxs, ag, row_last) -> None:
+                   t_final, d_final, last, gb, tl, sacc, grgb, gdn, lastl, rxs, row_last) -> None:
     c = t // tiles_per_cam
     tt = t - c * tiles_per_cam
     ty = tt // tiles_w
@@ -63,7 +63,6 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
     fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
     for u in range(u0, u1):
         rxs[u - u0] = (u + 0.5 - cx) / fx
-    ng = ag.shape[0]
     for k in range(kmax, starts[t] - 1, -1):
         n = ids[k]
         gu0, gu1 = max(u0, pbox[c, n, 0]), min(u1, pbox[c, n, 1])
@@ -74,19 +73,26 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
         o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
         p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
-        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = 0.0
+        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = xm0 = xm1 = xm2 = 0.0
         ca = cb = cc = 0.0
         if eval3d:
             m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
             m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
             m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
             g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
+            # go x (M r) is linear in r: go x (M col0) per unit of rx, go x (row part) per row
+            xm0 = g1 * m20 - g2 * m10
+            xm1 = g2 * m00 - g0 * m20
+            xm2 = g0 * m10 - g1 * m00
         else:
             ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
         k_step = math.exp(-ca)
         e_next = q = 0.0
-        for i in range(ng):
-            ag[i] = 0.0
+        # per-Gaussian sums over this tile's pixels, in registers
+        a_c0 = a_c1 = a_c2 = a_o = a_z = 0.0
+        s_x = s_y = s_xx = s_xy = s_yy = 0.0  # classic: sums of dsig * (dx, dy, dx^2, dx dy, dy^2)
+        a_m00 = a_m01 = a_m02 = a_m10 = a_m11 = a_m12 = a_m20 = a_m21 = a_m22 = 0.0  # eval3d: dL/dM
+        a_g0 = a_g1 = a_g2 = 0.0  # eval3d: dL/dgo
         touched = False
         for v in range(gv0, gv1):
             if k > row_last[v - v0]:
@@ -96,12 +102,15 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
             if lo >= hi:
                 continue
             row = (v - v0) * tw - u0
-            ry = h0 = h1 = h2 = dy = 0.0
+            ry = h0 = h1 = h2 = xr0 = xr1 = xr2 = dy = 0.0
             if eval3d:
                 ry = (yc - cy) / fy
                 h0 = m01 * ry + m02
                 h1 = m11 * ry + m12
                 h2 = m21 * ry + m22
+                xr0 = g1 * h2 - g2 * h1
+                xr1 = g2 * h0 - g0 * h2
+                xr2 = g0 * h1 - g1 * h0
             else:
                 dy = my - yc
                 e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
@@ -114,9 +123,9 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                     w0 = m00 * rx + h0
                     w1 = m10 * rx + h1
                     w2 = m20 * rx + h2
-                    x0 = g1 * w2 - g2 * w1
-                    x1 = g2 * w0 - g0 * w2
-                    x2 = g0 * w1 - g1 * w0
+                    x0 = xm0 * rx + xr0  # = go x w
+                    x1 = xm1 * rx + xr1
+                    x2 = xm2 * rx + xr2
                     nn = x0 * x0 + x1 * x1 + x2 * x2
                     im = 1.0 / (w0 * w0 + w1 * w1 + w2 * w2)
                     sig = 0.5 * nn * im
@@ -142,15 +151,15 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                 gf = gr0 * col0 + gr1 * col1 + gr2 * col2 + gz * z
                 s = sacc[li]
                 dalpha = tcur * gf - s * ia
-                ag[G_COL] += gr0 * wgt
-                ag[G_COL + 1] += gr1 * wgt
-                ag[G_COL + 2] += gr2 * wgt
-                ag[G_Z] += gz * wgt
+                a_c0 += gr0 * wgt
+                a_c1 += gr1 * wgt
+                a_c2 += gr2 * wgt
+                a_z += gz * wgt
                 sacc[li] = s + gf * wgt
                 tl[li] = tcur
                 if raw > ALPHA_MAX:
                     continue  # clamped: no gradient to o or sigma
-                ag[G_O] += dalpha * e
+                a_o += dalpha * e
                 dsig = -dalpha * a
                 if eval3d:
                     # sigma = 0.5 |go x w|^2 / |w|^2
@@ -161,28 +170,53 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                     dw0 = dsig * (y0 * im - f * w0)
                     dw1 = dsig * (y1 * im - f * w1)
                     dw2 = dsig * (y2 * im - f * w2)
-                    ag[G_GEO] += dw0 * rx
-                    ag[G_GEO + 1] += dw0 * ry
-                    ag[G_GEO + 2] += dw0
-                    ag[G_GEO + 3] += dw1 * rx
-                    ag[G_GEO + 4] += dw1 * ry
-                    ag[G_GEO + 5] += dw1
-                    ag[G_GEO + 6] += dw2 * rx
-                    ag[G_GEO + 7] += dw2 * ry
-                    ag[G_GEO + 8] += dw2
+                    a_m00 += dw0 * rx
+                    a_m01 += dw0 * ry
+                    a_m02 += dw0
+                    a_m10 += dw1 * rx
+                    a_m11 += dw1 * ry
+                    a_m12 += dw1
+                    a_m20 += dw2 * rx
+                    a_m21 += dw2 * ry
+                    a_m22 += dw2
                     ds = dsig * im  # d sigma / d go = (w x (go x w)) / |w|^2
-                    ag[G_GEO + 9] += ds * (w1 * x2 - w2 * x1)
-                    ag[G_GEO + 10] += ds * (w2 * x0 - w0 * x2)
-                    ag[G_GEO + 11] += ds * (w0 * x1 - w1 * x0)
+                    a_g0 += ds * (w1 * x2 - w2 * x1)
+                    a_g1 += ds * (w2 * x0 - w0 * x2)
+                    a_g2 += ds * (w0 * x1 - w1 * x0)
                 else:
-                    ag[G_GEO] += dsig * (ca * dx + cb * dy)
-                    ag[G_GEO + 1] += dsig * (cb * dx + cc * dy)
-                    ag[G_GEO + 2] += dsig * 0.5 * dx * dx
-                    ag[G_GEO + 3] += dsig * dx * dy
-                    ag[G_GEO + 4] += dsig * 0.5 * dy * dy
+                    sdx = dsig * dx
+                    sdy = dsig * dy
+                    s_x += sdx
+                    s_y += sdy
+                    s_xx += sdx * dx
+                    s_xy += sdx * dy
+                    s_yy += sdy * dy
         if touched:
-            for i in range(ng):
-                gb[c, n, i] += ag[i]
+            gn = gb[c, n]
+            gn[G_COL] += a_c0
+            gn[G_COL + 1] += a_c1
+            gn[G_COL + 2] += a_c2
+            gn[G_O] += a_o
+            gn[G_Z] += a_z
+            if eval3d:
+                gn[G_GEO] += a_m00
+                gn[G_GEO + 1] += a_m01
+                gn[G_GEO + 2] += a_m02
+                gn[G_GEO + 3] += a_m10
+                gn[G_GEO + 4] += a_m11
+                gn[G_GEO + 5] += a_m12
+                gn[G_GEO + 6] += a_m20
+                gn[G_GEO + 7] += a_m21
+                gn[G_GEO + 8] += a_m22
+                gn[G_GEO + 9] += a_g0
+                gn[G_GEO + 10] += a_g1
+                gn[G_GEO + 11] += a_g2
+            else:  # sigma = 0.5 a dx^2 + b dx dy + 0.5 c dy^2, (dx, dy) = mean2d - pixel
+                gn[G_GEO] += ca * s_x + cb * s_y
+                gn[G_GEO + 1] += cb * s_x + cc * s_y
+                gn[G_GEO + 2] += 0.5 * s_xx
+                gn[G_GEO + 3] += s_xy
+                gn[G_GEO + 4] += 0.5 * s_yy
 
 
 @njit(parallel=True, cache=True)
@@ -205,10 +239,9 @@ def rasterize_backward(rec, colors, pbox, starts, ids, Ks, bg, width: int, heigh
         gdn = np.empty(npix)
         lastl = np.empty(npix, dtype=np.int64)
         rxs = np.empty(tile)
-        ag = np.empty(gbuf.shape[3])
         row_last = np.empty(tile, dtype=np.int64)
         gb = gbuf[w]
         for t in range(w, n_tiles, n_work):
             _backward_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
                            tiles_per_cam, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gb,
-                           tl, sacc, grgb, gdn, lastl, rxs, ag, row_last)
+                           tl, sacc, grgb, gdn, lastl, rxs, row_last)

@@ -93,13 +93,17 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
         o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
         p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
-        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = 0.0
+        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = xm0 = xm1 = xm2 = 0.0
         ca = cb = cc = 0.0
         if eval3d:
             m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
             m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
             m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
             g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
+            # go x (M r) is linear in r: go x (M col0) per unit of rx, go x (row part) per row
+            xm0 = g1 * m20 - g2 * m10
+            xm1 = g2 * m00 - g0 * m20
+            xm2 = g0 * m10 - g1 * m00
         else:
             ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
         k_step = math.exp(-ca)
@@ -112,12 +116,15 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
             if lo >= hi:
                 continue
             row = (v - v0) * tw - u0
-            ry = h0 = h1 = h2 = dy = 0.0
+            ry = h0 = h1 = h2 = xr0 = xr1 = xr2 = dy = 0.0
             if eval3d:
                 ry = (yc - cy) / fy
                 h0 = m01 * ry + m02
                 h1 = m11 * ry + m12
                 h2 = m21 * ry + m22
+                xr0 = g1 * h2 - g2 * h1
+                xr1 = g2 * h0 - g0 * h2
+                xr2 = g0 * h1 - g1 * h0
             else:
                 dy = my - yc
                 e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
@@ -130,9 +137,9 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
                     w0 = m00 * rx + h0
                     w1 = m10 * rx + h1
                     w2 = m20 * rx + h2
-                    x0 = g1 * w2 - g2 * w1
-                    x1 = g2 * w0 - g0 * w2
-                    x2 = g0 * w1 - g1 * w0
+                    x0 = xm0 * rx + xr0  # = go x w
+                    x1 = xm1 * rx + xr1
+                    x2 = xm2 * rx + xr2
                     e = math.exp(-0.5 * (x0 * x0 + x1 * x1 + x2 * x2) / (w0 * w0 + w1 * w1 + w2 * w2))
                 else:
                     e = e_next  # exp(-sigma) at u, by the recurrence (see classic_row_start)

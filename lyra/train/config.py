@@ -1,0 +1,295 @@
+"""TrainConfig: every knob of one training stage, loaded strictly from YAML (unknown keys are errors).
+
+One YAML file describes one stage: "initialise from checkpoint X (``init_from``), train ``steps`` steps"
+with relative step counts (the method chains stages by copying checkpoints and cumulative step counts,
+method §13.18). A stage resumes from the newest checkpoint in its own ``output_dir`` when restarted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from lyra.train.losses import LossWeights
+
+
+class ConfigError(ValueError):
+    """Unknown or invalid training configuration keys/values."""
+
+
+@dataclass
+class DataConfig:
+    """Where samples come from and how they are drawn (``lyra.data``; method §8.5).
+
+    Attributes:
+        root: SDG dataset folder.
+        stats: latent statistics file (None: ``<root>/flag/latent_stats.npz``).
+        mode: sampling mode: "latent" (stored latents, all frames) or "window" (mp4 frames re-encoded online).
+        num_views: V per sample, or None for uniform in 1..max_views.
+        max_views: upper bound of a random V.
+        input_views: eligible trajectory folders (None: all).
+        num_targets: target frames per selected trajectory.
+        target_selection: "uniform" or "exponential" (later frames favoured).
+        input_frames: window mode: input frames T (1 + 8k).
+        target_size: [H, W] of the rendered/compared targets (None: stored size).
+        input_size: window mode: [H, W] the input frames are centre-cropped/resized to before encoding
+            (the method's low-resolution stages); None keeps the stored size.
+        load_depth: read target depth (needed by the depth term).
+        split_method, num_test_scenes, test_fraction: scene-key split (train/test disjoint by key).
+    """
+
+    root: str = ""
+    stats: str | None = None
+    mode: Literal["latent", "window"] = "latent"
+    num_views: int | None = None
+    max_views: int = 6
+    input_views: list[int] | None = None
+    num_targets: int = 9
+    target_selection: Literal["uniform", "exponential"] = "exponential"
+    input_frames: int | None = None
+    target_size: list[int] | None = None
+    input_size: list[int] | None = None
+    load_depth: bool = True
+    split_method: Literal["last", "hash"] = "last"
+    num_test_scenes: int = 16
+    test_fraction: float = 0.05
+
+
+@dataclass
+class ModelConfig:
+    """Decoder architecture: a preset plus field overrides (``lyra.decoder.DecoderConfig``).
+
+    Attributes:
+        preset: "pocket" or "official".
+        overrides: DecoderConfig fields to change (e.g. ``distance_shift``).
+        prune_ratio: fraction of fused Gaussians dropped by opacity rank in this stage (0.8 in pruning stages).
+        gradient_checkpointing: recompute decoder blocks in backward.
+    """
+
+    preset: Literal["pocket", "official"] = "pocket"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    prune_ratio: float = 0.0
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup then a constant rate (method §7.2), gradient clipping by global norm.
+
+    ``warmup_steps`` counts optimiser steps (not multiplied by the process count, unlike the method).
+    ``batch_size`` is samples per process per step.
+    """
+
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    batch_size: int = 1
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (``lyra.train.losses.LossWeights``) and the optional local LPIPS weights.
+
+    Attributes:
+        lpips_weights: file(s)/folder with VGG-16 + LPIPS head weights; None uses SSIM instead.
+    """
+
+    mse: float = 1.0
+    lpips: float = 0.5
+    ssim: float = 0.0
+    ssim_fallback: bool = True
+    depth: float = 0.05
+    opacity: float = 0.0
+    lpips_weights: str | None = None
+    lpips_chunk: int = 8
+
+    def weights(self) -> LossWeights:
+        return LossWeights(self.mse, self.lpips, self.ssim, self.ssim_fallback, self.depth, self.opacity)
+
+
+@dataclass
+class RenderConfig:
+    """Rasterization of the target views (method §5: white background, near 0.1, far 500, 3DGUT officially).
+
+    Attributes:
+        deferred: deferred back-propagation (memory of one view, every view rasterized twice).
+        chunk: views per rasterizer call.
+    """
+
+    mode: Literal["classic", "eval3d"] = "classic"
+    backend: Literal["auto", "cpu", "torch", "gsplat"] = "auto"
+    near: float = 0.1
+    far: float = 500.0
+    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    deferred: bool = True
+    chunk: int = 1
+
+
+@dataclass
+class TrainConfig:
+    """One training stage.
+
+    Attributes:
+        name: stage name (logs, model card).
+        output_dir: checkpoints, logs and the final weights of this stage.
+        steps: optimiser steps of this stage (relative).
+        init_from: checkpoint / pretrained folder whose weights start this stage (None: random init).
+        init_optimizer: also take the optimiser moments from ``init_from`` when it holds them.
+        resume: continue from the newest checkpoint in ``output_dir`` when one exists.
+        seed: base seed (model init; per-step sample draws use (seed, step, rank)).
+        tokenizer: "shipped" or a tokenizer folder (encodes the Plücker maps; window mode inputs).
+        mixed_precision: "auto" (bf16 on CUDA, fp32 on CPU), "no" or "bf16".
+        checkpoint_every, keep_checkpoints: checkpoint period (steps) and how many to keep.
+        log_every: CSV/progress period (steps).
+        threads: torch CPU threads per process (0: leave torch's default).
+        device: "auto", "cpu" or "cuda".
+    """
+
+    name: str = "stage"
+    output_dir: str = "runs/stage"
+    steps: int = 100
+    init_from: str | None = None
+    init_optimizer: bool = True
+    resume: bool = True
+    seed: int = 42
+    tokenizer: str = "shipped"
+    mixed_precision: Literal["auto", "no", "bf16"] = "auto"
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    threads: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+
+    def validate(self) -> TrainConfig:
+        checks = [
+            (self.steps >= 0, "steps must be >= 0"),
+            (self.checkpoint_every > 0 and self.log_every > 0, "checkpoint_every and log_every must be > 0"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+            (self.optim.batch_size >= 1, "optim.batch_size must be >= 1"),
+            (self.optim.lr > 0 and self.optim.warmup_steps >= 0, "optim.lr must be > 0, warmup_steps >= 0"),
+            (len(self.optim.betas) == 2, "optim.betas must have two values"),
+            (0.0 <= self.model.prune_ratio < 1.0, "model.prune_ratio must lie in [0, 1)"),
+            (self.data.target_size is None or len(self.data.target_size) == 2, "data.target_size is [H, W]"),
+            (self.data.input_size is None or len(self.data.input_size) == 2, "data.input_size is [H, W]"),
+            (len(self.render.background) == 3, "render.background is [R, G, B]"),
+            (self.data.num_targets >= 1, "data.num_targets must be >= 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"TrainConfig: {msg}")
+        return self
+
+    # ------------------------------------------------------------------ I/O
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return _build(cls, d, "").validate()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+        """Read a YAML stage config; ``overrides`` are ``dotted.key=yaml_value`` strings applied on top."""
+        d = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"override {item!r}: use dotted.key=value")
+            node = d
+            parts = key.strip().split(".")
+            for p in parts[:-1]:
+                node = node.setdefault(p, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"override {item!r}: {p} is not a mapping")
+            node[parts[-1]] = yaml.safe_load(value)
+        try:
+            return cls.from_dict(d)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _build(cls: type, d: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, recursively; unknown keys and wrong types raise ConfigError."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join((where + '.' if where else '') + k for k in unknown)} "
+                          f"(known: {', '.join(sorted(names))})")
+    kw = {}
+    for k, v in d.items():
+        kw[k] = _coerce(hints[k], v, f"{where}.{k}" if where else k)
+    return cls(**kw)
+
+
+def _coerce(tp: Any, v: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, v, where)
+    if origin in (typing.Union, types.UnionType):
+        if v is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, v, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {v!r}")
+    if origin is Literal:
+        if v not in args:
+            raise ConfigError(f"{where}: {v!r} is not one of {', '.join(map(repr, args))}")
+        return v
+    if origin is list:
+        if not isinstance(v, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {v!r}")
+        return [_coerce(args[0], x, f"{where}[{i}]") for i, x in enumerate(v)] if args else list(v)
+    if origin is dict:
+        if not isinstance(v, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {v!r}")
+        return dict(v)
+    if tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ConfigError(f"{where}: expected a number, got {v!r}")
+        try:
+            return float(v)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: expected a number, got {v!r}") from exc
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{where}: expected an integer, got {v!r}")
+        return v
+    if tp is bool:
+        if not isinstance(v, bool):
+            raise ConfigError(f"{where}: expected true/false, got {v!r}")
+        return v
+    if tp is str:
+        if not isinstance(v, str):
+            raise ConfigError(f"{where}: expected a string, got {v!r}")
+        return v
+    return v

@@ -35,7 +35,7 @@ FULL = dict(sizes=[(4096, 128), (16384, 128), (65536, 128), (4096, 256), (16384,
             reps_cpu=5, reps_ref=3, mem=(65536, 256))
 QUICK = dict(sizes=[(1024, 64), (4096, 128)], reps_cpu=3, reps_ref=1, mem=(4096, 128))
 RELAUNCH_ENV = "LYRA_BENCH_RELAUNCH"
-MAX_RELAUNCH = 3
+MAX_RELAUNCH = 5  # on our 2-core machines roughly every second process is affected
 
 
 def scene(n: int, size: int, seed: int = 0) -> tuple[list[torch.Tensor], tuple]:
@@ -96,11 +96,14 @@ def torch_threads_healthy() -> tuple[bool, float]:
     return ratio < 3.0, ratio
 
 
-def ensure_healthy_threads(quiet: bool) -> None:
-    """Re-launch this process (bounded) when torch's threads are stuck on one core; else warn."""
+def ensure_healthy_threads(quiet: bool) -> float:
+    """Re-launch this process (bounded) when torch's threads are stuck on one core; else warn.
+
+    Returns the multi-/single-thread matmul time ratio of the process that goes on.
+    """
     healthy, ratio = torch_threads_healthy()
     if healthy:
-        return
+        return ratio
     tries = int(os.environ.get(RELAUNCH_ENV, "0"))
     msg = f"torch threads look stuck on one core ({torch.get_num_threads()}-thread matmul {ratio:.1f}x slower than 1)"
     if tries < MAX_RELAUNCH:
@@ -109,6 +112,7 @@ def ensure_healthy_threads(quiet: bool) -> None:
         os.execv(sys.executable, [sys.executable, *sys.argv])
     print(f"[bench] WARNING: {msg} after {MAX_RELAUNCH} re-launches; timings of torch are unreliable",
           file=sys.stderr if quiet else sys.stdout)
+    return ratio
 
 
 def peak_rss_child(backend: str, n: int, size: int, mode: str) -> dict:
@@ -165,6 +169,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one machine-readable JSON line only")
     ap.add_argument("--mode", default="classic", choices=["classic", "eval3d"])
     ap.add_argument("--no-mem", action="store_true", help="skip the peak-memory subprocesses")
+    ap.add_argument("--torch-threads", type=int, default=0,
+                    help="torch intra-op threads (default: torch's choice); 1 gives the reference a stable "
+                         "single-thread baseline where its thread pool misbehaves")
     ap.add_argument("--_mem", help=argparse.SUPPRESS)
     ap.add_argument("--_n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--_size", type=int, help=argparse.SUPPRESS)
@@ -172,12 +179,15 @@ def main() -> None:
     if args._mem:
         _mem_child(args._mem, args._n, args._size, args.mode)
         return
-    ensure_healthy_threads(args.json)
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    ratio_start = ensure_healthy_threads(args.json) if torch.get_num_threads() > 1 else 1.0
     cfg = QUICK if args.quick else FULL
     opts = RenderOptions(mode=args.mode)
     say = (lambda *a: None) if args.json else print
     say(f"# rasterizer benchmark, mode={args.mode}, torch threads={torch.get_num_threads()}, "
-        f"numba threads={__import__('numba').get_num_threads()}, load average={os.getloadavg()[0]:.1f}")
+        f"numba threads={__import__('numba').get_num_threads()}, load average={os.getloadavg()[0]:.1f}, "
+        f"torch matmul {torch.get_num_threads()}-thread/1-thread time {ratio_start:.2f}")
     warm, warm_cam = scene(64, 32)
     fwd_bwd(rasterize_cpu, warm, warm_cam, opts)  # numba compilation (or cache load)
     header = f"{'scene':>12} | {'cpu fwd':>9} {'torch fwd':>10} {'x':>6} | {'cpu f+b':>9} {'torch f+b':>10} {'x':>6}"
@@ -198,9 +208,13 @@ def main() -> None:
     say("-" * len(header))
     say(f"{'geomean':>12} | {'':>9} {'':>10} {gm_f:5.1f}x | {'':>9} {'':>10} {gm_b:5.1f}x   "
         f"(min f+b {min(r['speedup_fwdbwd'] for r in rows):.1f}x)")
+    healthy_end, ratio_end = torch_threads_healthy() if torch.get_num_threads() > 1 else (True, 1.0)
+    say(f"torch matmul {torch.get_num_threads()}-thread/1-thread time at the end: {ratio_end:.2f}"
+        + ("" if healthy_end else "  (WARNING: torch threads degraded during the run; torch timings unreliable)"))
     result = dict(mode=args.mode, quick=args.quick, scenes=rows, geomean_fwd=gm_f, geomean_fwdbwd=gm_b,
                   min_fwdbwd=min(r["speedup_fwdbwd"] for r in rows), torch_threads=torch.get_num_threads(),
-                  loadavg=os.getloadavg()[0])
+                  loadavg=os.getloadavg()[0], torch_thread_ratio_start=ratio_start,
+                  torch_thread_ratio_end=ratio_end)
     if not args.no_mem:
         n, size = cfg["mem"]
         mem = {b: peak_rss_child(b, n, size, args.mode) for b in BACKENDS}

@@ -324,10 +324,15 @@ def test_result_does_not_depend_on_threads_or_serial_path(mode: str, monkeypatch
         assert_close(a, b, 1e-12, 1e-12, "grads")
 
 
-def test_float32_in_float32_out_and_background_broadcast() -> None:
+def test_dtypes_and_background_broadcast() -> None:
     params, (w2c, K, W, H, bg) = _args(random_scene(30, 1, torch.float32), 1, 16, 16)
     rgb, depth, alpha = rasterize_cpu(*params, w2c, K, W, H, bg[0], RenderOptions())
     assert rgb.dtype == depth.dtype == alpha.dtype == torch.float32
+    half = [p.to(torch.bfloat16).requires_grad_(True) for p in params]
+    rgb16, _, _ = rasterize_cpu(*half, w2c, K, W, H, bg, RenderOptions())
+    assert rgb16.dtype == torch.bfloat16
+    rgb16.float().sum().backward()
+    assert half[0].grad is not None and half[0].grad.dtype == torch.bfloat16
     with pytest.raises(ValueError, match="colors"):
         rasterize_cpu(*params[:4], params[4][:, :5], w2c, K, W, H, bg, RenderOptions())
 

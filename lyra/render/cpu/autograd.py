@@ -24,15 +24,22 @@ from lyra.render.cpu.project import (
 )
 from lyra.render.options import RenderOptions
 
+_NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16}
+
 
 def _f64(t: Tensor) -> np.ndarray:
     """A C-contiguous float64 numpy copy/view of t (numpy converts single-threaded: no OpenMP barrier)."""
-    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
+    t = t.detach().cpu()
+    if t.dtype not in _NUMPY_DTYPES:  # e.g. bfloat16, which numpy lacks
+        t = t.to(torch.float64)
+    return np.ascontiguousarray(t.numpy(), dtype=np.float64)
 
 
 def _torch(a: np.ndarray, dtype: torch.dtype) -> Tensor:
-    """float64 array -> tensor of dtype, converted by numpy (see _f64)."""
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=torch.empty((), dtype=dtype).numpy().dtype))
+    """float64 array -> tensor of dtype, converted by numpy where it can (see _f64)."""
+    if dtype in _NUMPY_DTYPES:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=_NUMPY_DTYPES[dtype]))
+    return torch.from_numpy(a).to(dtype)
 
 
 PARALLEL_MIN_PAIRS = 16384  # below this many (camera, Gaussian) pairs, per-Gaussian kernels run serially

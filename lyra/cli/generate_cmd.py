@@ -1,0 +1,145 @@
+"""``lyra generate IMAGE | --prompt TEXT``: one image (or a prompt) -> a 3D Gaussian scene and its outputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
+    """Options shared by ``lyra generate`` and ``lyra demo`` (models, resolution, rendering)."""
+    if default_out is None:
+        p.add_argument("--out", required=True, help="output folder (created)")
+    else:
+        p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--frames", type=int, default=17, help="frames per trajectory, 1 + 8k (default 17)")
+    p.add_argument("--height", type=int, default=64, help="pocket image height, multiple of 16 (default 64)")
+    p.add_argument("--width", type=int, default=112, help="pocket image width, multiple of 16 (default 112)")
+    p.add_argument("--decoder", default="shipped", help="'shipped' or a decoder folder (config.json + "
+                   "model.safetensors)")
+    p.add_argument("--tokenizer", default="shipped", help="'shipped' or a tokenizer folder (native, Cosmos)")
+    p.add_argument("--prune", type=float, default=0.8, help="fraction of Gaussians dropped by opacity (default 0.8)")
+    p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the outputs")
+    p.add_argument("--orbit-frames", type=int, default=48, help="novel-orbit frames after the trajectories "
+                   "in the fly-through (default 48)")
+    p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no per-stage lines")
+
+
+def config_from_args(args: argparse.Namespace, generator: str, **extra) -> object:
+    from lyra.pipelines import GenerateConfig
+
+    return GenerateConfig(height=args.height, width=args.width, frames=args.frames, generator=generator,
+                          tokenizer=args.tokenizer, decoder=args.decoder, prune=args.prune, mode=args.mode,
+                          device=args.device, seed=args.seed, orbit_frames=args.orbit_frames, **extra).validate()
+
+
+def print_summary(result, out: Path) -> None:
+    """The closing lines: Gaussian count, total time, where the outputs are."""
+    r = result.report
+    g = r["gaussians"]
+    print(f"done in {r['total_s']:.1f} s: {g['kept']} Gaussians (of {g['decoded']} decoded), "
+          f"depth scale {r['depth_scale']:.4g}")
+    for name in ("scene.ply", "scene.spz", "flythrough.mp4", "preview.png", "cameras.npz", "report.json"):
+        print(f"  {out / name}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lyra.cli.main import CLIError
+    from lyra.pipelines import StageTimer, generate_from_image, run_pipeline
+
+    timer = StageTimer(quiet=args.quiet)
+    gen_opts: dict = {}
+    if args.generator == "gen3c":
+        if not args.gen3c:
+            raise CLIError("--generator gen3c needs --gen3c DIR (the GEN3C output folder, view folders 0..5)")
+        gen_opts = {"root": args.gen3c, "size": (args.height, args.width), "frames": args.frames}
+    elif args.gen3c:
+        raise CLIError("--gen3c DIR is only used with --generator gen3c")
+    if args.generator == "oracle":
+        return _run_world(args, timer)
+    if args.image and args.prompt:
+        raise CLIError("give an IMAGE or --prompt TEXT, not both")
+    if not args.image and not args.prompt:
+        raise CLIError("give an IMAGE (a photo) or --prompt TEXT (with --t2i-model DIR)")
+    cfg = config_from_args(args, args.generator, generator_options=gen_opts, fov_x_deg=args.fov)
+    if args.depth_scale is not None and args.depth is None:
+        raise CLIError("--depth-scale only applies to --depth FILE")
+    image, info = args.image, {}
+    if args.prompt:
+        from lyra.pipelines import load_text_to_image, text_to_image
+        from lyra.utils.images import save_png
+
+        with timer.stage("text to image", args.t2i_model or "no model"):
+            pipe = load_text_to_image(args.t2i_model, device=args.device)
+            image = text_to_image(args.prompt, pipe, seed=args.seed, steps=args.t2i_steps)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        save_png(Path(args.out) / "input.png", image)
+        info = {"prompt": args.prompt, "t2i_model": args.t2i_model, "image": "input.png"}
+    if args.generator == "gen3c":
+        import torch
+
+        from lyra.pipelines import load_models, prepare_source
+        from lyra.utils.images import load_image
+
+        # the GEN3C run already holds the trajectories; the image only gives the preview (no depth needed)
+        cfg_models = load_models(cfg)
+        img = load_image(image) if isinstance(image, str) else image
+        source, _ = prepare_source(img, torch.ones(1, *img.shape[-2:]), None, cfg.height, cfg.width,
+                                   target_median=None, fov_x_deg=cfg.fov_x_deg)
+        source = type(source)(source.image, source.K, None)
+        result = run_pipeline(source, cfg, args.out, models=cfg_models, timer=timer,
+                              input_info={"image": str(args.image), "gen3c": args.gen3c})
+    else:
+        result = generate_from_image(image, cfg, args.out, depth_file=args.depth, depth_scale=args.depth_scale,
+                                     stereo_right=args.stereo, calib=args.calib, depth_model=args.depth_model,
+                                     timer=timer, input_info=info)
+    print_summary(result, Path(args.out))
+    return 0
+
+
+def _run_world(args: argparse.Namespace, timer) -> int:
+    from lyra.cli.main import CLIError
+    from lyra.pipelines import load_models, run_pipeline, source_from_world
+    from lyra.world import World, generate_world
+
+    if args.image or args.prompt:
+        raise CLIError("--generator oracle renders a procedural world: give --world SEED|FILE.json, not an image")
+    w = args.world or "0"
+    world = generate_world(int(w), "random") if w.isdigit() else World.load_json(w)
+    cfg = config_from_args(args, "oracle", target_median=None, fov_x_deg=args.fov)
+    with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
+        models = load_models(cfg)
+    source = source_from_world(world, models[0], cfg)
+    result = run_pipeline(source, cfg, args.out, world=world, models=models, timer=timer,
+                          input_info={"world": w, "world_kind": world.kind})
+    print_summary(result, Path(args.out))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="one image (or a text prompt) -> a 3D Gaussian scene (PLY, SPZ, mp4, ...)",
+                       description="Image -> depth -> six trajectories -> generator -> latent 3DGS decoder -> "
+                       "scene.ply, scene.spz, flythrough.mp4, preview.png, cameras.npz, report.json.")
+    p.add_argument("image", nargs="?", help="input photo (PNG/JPEG)")
+    depth = p.add_argument_group("depth of the input (exactly one)")
+    depth.add_argument("--depth", help="depth file: npy/npz/png16/exr/pfm (z-depth)")
+    depth.add_argument("--depth-scale", type=float, metavar="S",
+                       help="divide the depth file's values by S (16-bit PNG default 1000 = millimetres; others 1)")
+    depth.add_argument("--stereo", metavar="RIGHT", help="rectified right image of a stereo pair")
+    depth.add_argument("--calib", help="Middlebury calib.txt of the stereo pair")
+    depth.add_argument("--depth-model", metavar="DIR", help="local transformers depth model folder")
+    p.add_argument("--fov", type=float, default=60.0,
+                   help="horizontal field of view (deg) when the depth source gives no intrinsics (default 60)")
+    p.add_argument("--generator", default="cache", choices=("cache", "oracle", "gen3c"),
+                   help="cache: warp + inpaint (default); oracle: a procedural world (--world); "
+                   "gen3c: GEN3C outputs made on a GPU (--gen3c DIR)")
+    p.add_argument("--world", help="oracle generator: world seed or world JSON file (default seed 0)")
+    p.add_argument("--gen3c", metavar="DIR", help="gen3c generator: the GEN3C output folder (official layout)")
+    t2i = p.add_argument_group("text to image")
+    t2i.add_argument("--prompt", help="make the input image from this text first")
+    t2i.add_argument("--t2i-model", metavar="DIR", help="local diffusers text-to-image pipeline folder")
+    t2i.add_argument("--t2i-steps", type=int, help="denoising steps (default: the pipeline's)")
+    add_pipeline_args(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,438 @@
+"""Image -> 3D Gaussians end to end: source view, the six trajectories, generator, decoder, outputs.
+
+Stages (README §3): the image (and its depth, scene-scale normalised) is centre-cropped and resized to the
+pocket resolution; the method's six trajectories start at its camera; a generator (``cache``: warp + inpaint;
+``oracle``: a procedural world; ``gen3c``: files made on a GPU) gives one latent video per trajectory; the
+decoder turns all latents (+ tokenizer-encoded Plücker maps) into one fused, opacity-pruned Gaussian set.
+Outputs in the run folder: ``scene.ply``, ``scene.spz``, ``flythrough.mp4`` (every trajectory, then a novel
+orbit), ``preview.png`` (input | novel view | its depth), ``cameras.npz`` (trajectory cameras) and
+``report.json`` (stage times, Gaussian counts, settings, the depth scale).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lyra.cameras import INFERENCE_ORDER, Cameras, default_intrinsics, look_at, method_trajectories
+from lyra.depth import DEFAULT_TARGET_MEDIAN, normalize_scene_scale
+from lyra.generator import Generator, SourceView, TrajectorySample
+from lyra.pipelines.report import StageTimer, write_report
+
+OUTPUT_FILES = {
+    "ply": "scene.ply",
+    "spz": "scene.spz",
+    "video": "flythrough.mp4",
+    "preview": "preview.png",
+    "cameras": "cameras.npz",
+    "report": "report.json",
+}
+
+
+class PipelineError(ValueError):
+    """A user-facing pipeline error (missing weights, inconsistent models or settings)."""
+
+
+@dataclass
+class GenerateConfig:
+    """Settings of one image -> 3D run.
+
+    Attributes:
+        height, width: pocket resolution in pixels (multiples of 16: tokenizer 8x, decoder patch 2); the shipped
+            decoder is trained on 64 x 112 SDG data (configs/pocket).
+        frames: frames per trajectory (1 + 8k; the decoder emits exactly this many per trajectory).
+        generator: generator backend ("cache", "oracle", "gen3c", or any registered name).
+        generator_options: extra keyword arguments of the generator factory.
+        tokenizer, decoder: "shipped" or a local folder (save_pretrained layout).
+        prune: fraction of the fused Gaussians dropped by opacity rank (method §4.1: 0.8).
+        mode: rasterizer mode for the outputs ("classic" or "eval3d").
+        device: "cpu" or "cuda" (tokenizer, decoder and rendering).
+        seed: trajectory distance draws and generator sampling.
+        target_median: median source depth after scene-scale normalisation (None: keep the depth's unit).
+        fov_x_deg: horizontal field of view assumed when the depth source gives no intrinsics.
+        movement_factor: multiplies every trajectory's movement distance.
+        center_depth: look-at depth of the trajectories (scene units).
+        orbit_frames: frames of the novel orbit appended to the fly-through.
+        fps: fly-through frame rate.
+        background: RGB background of the renders (the decoder is trained on white).
+    """
+
+    height: int = 64
+    width: int = 112
+    frames: int = 17
+    generator: str = "cache"
+    generator_options: dict[str, Any] = field(default_factory=dict)
+    tokenizer: str = "shipped"
+    decoder: str = "shipped"
+    prune: float = 0.8
+    mode: str = "classic"
+    device: str = "cpu"
+    seed: int = 0
+    target_median: float | None = DEFAULT_TARGET_MEDIAN
+    fov_x_deg: float = 60.0
+    movement_factor: float = 1.0
+    center_depth: float = 1.0
+    orbit_frames: int = 48
+    fps: float = 24.0
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def validate(self) -> GenerateConfig:
+        if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
+            raise PipelineError(f"--height/--width must be positive multiples of 16, got {self.height}x{self.width}")
+        if self.frames < 1 or (self.frames - 1) % 8:
+            raise PipelineError(f"--frames must be 1 + 8k (9, 17, 25, ...), got {self.frames}")
+        if not 0.0 <= self.prune < 1.0:
+            raise PipelineError(f"--prune must lie in [0, 1), got {self.prune}")
+        if self.mode not in ("classic", "eval3d"):
+            raise PipelineError(f"--mode must be classic or eval3d, got {self.mode!r}")
+        if self.orbit_frames < 1:
+            raise PipelineError(f"orbit frames must be >= 1, got {self.orbit_frames}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise PipelineError(f"--device must be cpu or cuda, got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise PipelineError("--device cuda: no CUDA device is available (use --device cpu)")
+        return self
+
+
+@dataclass
+class PipelineResult:
+    """What a run produced.
+
+    Attributes:
+        gaussians: the fused, pruned Gaussian set (CPU).
+        samples: the generator's trajectory samples.
+        report: the content of ``report.json``.
+        out: the run folder.
+        novel_cameras: the orbit cameras appended to the fly-through.
+        novel_rgb: [N, 3, H, W] renders at ``novel_cameras``.
+    """
+
+    gaussians: Any
+    samples: list[TrajectorySample]
+    report: dict[str, Any]
+    out: Path
+    novel_cameras: Cameras
+    novel_rgb: Tensor
+
+
+# ---------------------------------------------------------------------------------------------- models
+def shipped_decoder_dir() -> Path:
+    """Folder of the shipped pocket decoder weights (``lyra/assets/decoder``)."""
+    return Path(__file__).resolve().parent.parent / "assets" / "decoder"
+
+
+def load_decoder(spec: str | os.PathLike, device: torch.device | str = "cpu") -> Any:
+    """The decoder from ``"shipped"`` or a folder written by ``LyraDecoder.save_pretrained`` (eval mode)."""
+    from lyra.decoder import CheckpointError, LyraDecoder
+
+    shipped = str(spec) in ("shipped", "pocket")
+    d = shipped_decoder_dir() if shipped else Path(spec)
+    if shipped and not (d / "model.safetensors").is_file():
+        raise PipelineError(f"shipped decoder weights are not in {d} yet; give --decoder DIR "
+                            "(a folder with config.json + model.safetensors, e.g. from `lyra train`)")
+    if not d.is_dir():
+        raise PipelineError(f"--decoder {d}: folder not found (a folder with config.json + model.safetensors)")
+    try:
+        return LyraDecoder.from_pretrained(d, device=device, dtype=torch.float32).eval()
+    except (CheckpointError, OSError) as exc:
+        raise PipelineError(f"--decoder {d}: {exc}") from exc
+
+
+def load_models(cfg: GenerateConfig) -> tuple[Any, Any]:
+    """(tokenizer, decoder) on ``cfg.device``, checked against each other and the resolution."""
+    from lyra.tokenizer import TokenizerError, load_tokenizer
+
+    try:
+        tok = load_tokenizer(cfg.tokenizer, device=cfg.device)
+    except TokenizerError as exc:
+        raise PipelineError(f"--tokenizer: {exc}") from exc
+    if hasattr(tok, "eval"):
+        tok.eval()
+    dec = load_decoder(cfg.decoder, device=cfg.device)
+    dc = dec.config
+    if dc.latent_channels != tok.latent_channels or dc.plucker_channels != 2 * tok.latent_channels:
+        raise PipelineError(f"decoder expects {dc.latent_channels} latent / {dc.plucker_channels} Plücker channels but "
+                            f"the tokenizer has {tok.latent_channels} latent channels; use a matching pair")
+    if dc.num_frames(tok.latent_frames(cfg.frames)) != cfg.frames:
+        raise PipelineError(f"the decoder turns {tok.latent_frames(cfg.frames)} latent frames into "
+                            f"{dc.num_frames(tok.latent_frames(cfg.frames))} frames, not --frames {cfg.frames}")
+    tok.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
+    return tok, dec
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def prepare_source(image: Tensor, depth: Tensor, K: Tensor | None, height: int, width: int, *,
+                   target_median: float | None = DEFAULT_TARGET_MEDIAN,
+                   fov_x_deg: float = 60.0) -> tuple[SourceView, float]:
+    """Centre-crop and resize an image with its depth to ``height x width``; normalise the scene scale.
+
+    Args:
+        image: [3, H0, W0] in [0, 1].
+        depth: [1, H0, W0] z-depth (0 = invalid) in any unit.
+        K: [3, 3] pixel intrinsics at H0 x W0, or None (then ``fov_x_deg`` with a centred principal point).
+        target_median: median depth wanted (scene units), or None to keep the unit (scale 1).
+    Returns:
+        (SourceView at the origin with image [3, H, W], depth [1, H, W] in scene units and K, scale applied).
+    """
+    from lyra.data.reader import crop_resize
+
+    if tuple(depth.shape[-2:]) != tuple(image.shape[-2:]):
+        raise PipelineError(f"depth is {list(depth.shape[-2:])} but the image is {list(image.shape[-2:])}")
+    H0, W0 = image.shape[-2:]
+    K0 = (default_intrinsics(H0, W0, fov_x_deg) if K is None else K.float()).reshape(1, 3, 3)
+    img, K1 = crop_resize(image.float()[None], K0, (height, width))
+    d = torch.where(torch.isfinite(depth) & (depth > 0), depth.float(), torch.zeros_like(depth, dtype=torch.float32))
+    dep, _ = crop_resize(d[None], K0, (height, width), mode="nearest")
+    dep = dep[0]
+    scale = 1.0
+    if target_median is not None:
+        dep, scale = normalize_scene_scale(dep, target_median)
+    elif not (dep > 0).any():
+        raise PipelineError("the depth map has no valid pixel")
+    return SourceView(img[0].clamp(0, 1), K1[0], dep), float(scale)
+
+
+def novel_orbit(source: SourceView, n: int, radius: float | None = None, forward: float = 0.15) -> Cameras:
+    """Novel cameras off the method's trajectories: a circle around the source camera looking at the scene.
+
+    The eyes lie on an ellipse (``radius`` across, half of it vertically) ``forward`` scene units in front of the
+    source camera; every camera looks at the median source depth on the optical axis. None: radius = 0.125 x
+    that median (0.25 at the normalised median 2).
+    """
+    d = source.depth[source.depth > 0] if source.depth is not None else torch.tensor([2.0])
+    med = float(d.median()) if d.numel() else 2.0
+    r = 0.125 * med if radius is None else radius
+    theta = torch.arange(n, dtype=torch.float32) * (2 * math.pi / n)
+    eye = torch.stack([r * torch.cos(theta), 0.5 * r * torch.sin(theta), torch.full_like(theta, forward)], -1)
+    c2w0 = source.camera.c2w[0]
+    eye_w = eye @ c2w0[:3, :3].T + c2w0[:3, 3]
+    target = c2w0[:3, :3] @ torch.tensor([0.0, 0.0, med]) + c2w0[:3, 3]
+    up = -c2w0[:3, 1]
+    w2c = look_at(eye_w, target, up)
+    return Cameras(w2c, source.K.float().expand(n, 3, 3).clone(), source.camera.height, source.camera.width)
+
+
+# ---------------------------------------------------------------------------------------------- decode / render
+@torch.no_grad()
+def decode_samples(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySample], prune: float,
+                   order: Sequence[int] | None = None) -> tuple[Any, int]:
+    """Fused Gaussians (CPU) of all trajectories and the count before pruning.
+
+    ``order``: the trajectory order of the decoder's token sequence (default: ``INFERENCE_ORDER`` for the
+    method's six trajectories, else as given).
+    """
+    from lyra.train.conditioning import ConditioningCache
+
+    V = len(samples)
+    if order is None:
+        order = INFERENCE_ORDER if V == len(INFERENCE_ORDER) else range(V)
+    picked = [samples[i] for i in order]
+    dev = decoder.device
+    latents = torch.cat([s.latents.permute(1, 0, 2, 3) for s in picked])[None].to(dev)  # [1, V*T_l, C, h, w]
+    cond = ConditioningCache(tokenizer, device=dev)
+    plucker, rays_o, rays_d = (t.to(dev) for t in cond.sample([s.cameras for s in picked]))
+    out = decoder(latents, plucker, rays_o, rays_d, num_views=V, prune_ratio=prune)
+    n_all = V * decoder.config.num_frames(picked[0].latents.shape[1]) * latents.shape[-2] * latents.shape[-1]
+    g = out.gaussians[0]
+    return g.to("cpu") if hasattr(g, "to") else g, n_all
+
+
+@torch.no_grad()
+def render_views(gaussians: Any, cameras: Cameras, *, mode: str = "classic", device: str = "cpu",
+                 background: Sequence[float] = (1.0, 1.0, 1.0), chunk: int = 16) -> tuple[Tensor, Tensor, Tensor]:
+    """(rgb [N, 3, H, W], depth [N, 1, H, W], alpha [N, 1, H, W]) on CPU, rendered ``chunk`` cameras at a time."""
+    from lyra.render import rasterize
+
+    g = gaussians.to(device)
+    bg = torch.tensor(list(background), dtype=torch.float32, device=device)
+    rgb, dep, alpha = [], [], []
+    for s in range(0, len(cameras), chunk):
+        o = rasterize(g, cameras[s:s + chunk].to(device), bg, near=0.01, mode=mode)  # type: ignore[arg-type]
+        rgb.append(o.rgb.cpu())
+        dep.append(o.depth.cpu())
+        alpha.append(o.alpha.cpu())
+    return torch.cat(rgb), torch.cat(dep), torch.cat(alpha)
+
+
+def preview_image(source: SourceView, novel_rgb: Tensor, novel_depth: Tensor, novel_alpha: Tensor) -> Tensor:
+    """[3, H, 3W]: input | a novel view | its depth (colourised, black where nothing was drawn)."""
+    from lyra.utils.images import colorize_depth
+
+    d = torch.where(novel_alpha > 0.5, novel_depth, torch.zeros_like(novel_depth))
+    return torch.cat([source.image.cpu(), novel_rgb.cpu(), colorize_depth(d)], dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike, *,
+                 world: Any = None, generator: Generator | None = None, models: tuple[Any, Any] | None = None,
+                 timer: StageTimer | None = None, input_info: dict[str, Any] | None = None,
+                 depth_scale: float = 1.0) -> PipelineResult:
+    """Trajectories -> generator -> decoder -> outputs in ``out`` (see the module docstring).
+
+    Args:
+        source: the prepared source view (:func:`prepare_source`, :func:`source_from_world`).
+        world: a procedural world for the ``oracle`` generator.
+        generator: a ready generator (else built from ``cfg.generator`` and ``cfg.generator_options``).
+        models: (tokenizer, decoder) already loaded (else :func:`load_models`).
+        input_info: what the input was (recorded in the report).
+        depth_scale: the scale applied to the input depth (recorded in the report).
+    """
+    import lyra.generator.cache  # noqa: F401 - registers "cache"
+    import lyra.generator.gen3c  # noqa: F401 - registers "gen3c"
+    from lyra.cameras import save_cameras_npz
+    from lyra.export import export_scene
+    from lyra.gaussians import save_gaussians
+    from lyra.generator import GeneratorError, make_generator
+    from lyra.render.video import write_video
+    from lyra.utils.images import save_png
+
+    cfg.validate()
+    timer = timer or StageTimer()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if models is None:
+        with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
+            models = load_models(cfg)
+    tok, dec = models
+
+    with timer.stage("trajectories"):
+        trajs = method_trajectories(source.K, cfg.height, cfg.width, cfg.frames, center_depth=cfg.center_depth,
+                                    movement_factor=cfg.movement_factor, seed=cfg.seed,
+                                    anchor_w2c=None if source.w2c is None else source.w2c)
+        novel = novel_orbit(source, cfg.orbit_frames)
+
+    with timer.stage("generate", f"{cfg.generator}, {len(trajs)} trajectories x {cfg.frames} frames"):
+        try:
+            gen = generator or make_generator(cfg.generator, tokenizer=tok, world=world, **cfg.generator_options)
+        except TypeError as exc:
+            raise PipelineError(f"generator {cfg.generator!r}: {exc}") from exc
+        if gen.needs_source and source.depth is None:
+            raise GeneratorError(f"generator {cfg.generator!r} needs depth for the input image")
+        samples = gen.generate(trajs, source, seed=cfg.seed)
+        if len(samples) != len(trajs) and cfg.generator != "gen3c":
+            raise PipelineError(f"generator returned {len(samples)} samples for {len(trajs)} trajectories")
+        trajs = [s.cameras for s in samples]
+
+    with timer.stage("decode", f"prune {cfg.prune}"):
+        g, n_all = decode_samples(dec, tok, samples, cfg.prune)
+
+    with timer.stage("render", f"{len(trajs)} x {cfg.frames} + {cfg.orbit_frames} frames, {cfg.mode}"):
+        all_cams = Cameras.cat(trajs + [novel])
+        rgb, depth, alpha = render_views(g, all_cams, mode=cfg.mode, device=cfg.device, background=cfg.background)
+    n_traj = sum(len(t) for t in trajs)
+    novel_rgb, novel_depth, novel_alpha = rgb[n_traj:], depth[n_traj:], alpha[n_traj:]
+
+    with timer.stage("write outputs"):
+        save_gaussians(out / OUTPUT_FILES["ply"], g)
+        export_scene(g, out / OUTPUT_FILES["spz"])
+        write_video(out / OUTPUT_FILES["video"], rgb, fps=cfg.fps)
+        k = len(novel) // 8
+        save_png(out / OUTPUT_FILES["preview"], preview_image(source, novel_rgb[k], novel_depth[k], novel_alpha[k]))
+        save_cameras_npz(out / OUTPUT_FILES["cameras"], Cameras.cat(trajs))
+
+    settings = asdict(cfg)
+    report: dict[str, Any] = {
+        "input": input_info or {},
+        "depth_scale": depth_scale,
+        "scene_units": "input depth unit x depth_scale",
+        "settings": settings,
+        "trajectories": len(trajs),
+        "frames_per_trajectory": cfg.frames,
+        "video_frames": int(rgb.shape[0]),
+        "orbit_frames": cfg.orbit_frames,
+        "gaussians": {"decoded": int(n_all), "kept": len(g), "prune_ratio": cfg.prune},
+        "decoder": {"source": str(cfg.decoder), "parameters": int(dec.num_parameters())},
+        "tokenizer": str(cfg.tokenizer),
+        "timings_s": dict(timer.timings),
+        "outputs": dict(OUTPUT_FILES),
+    }
+    report["total_s"] = sum(timer.timings.values())
+    write_report(out / OUTPUT_FILES["report"], report)
+    return PipelineResult(g, samples, report, out, novel, novel_rgb)
+
+
+def generate_from_image(
+    image: str | os.PathLike | Tensor, cfg: GenerateConfig, out: str | os.PathLike, *,
+    depth_file: str | os.PathLike | None = None, depth_scale: float | None = None,
+    stereo_right: str | os.PathLike | None = None, calib: str | os.PathLike | None = None,
+    depth_model: str | os.PathLike | None = None, depth: Tensor | None = None, K: Tensor | None = None,
+    timer: StageTimer | None = None, input_info: dict[str, Any] | None = None,
+) -> PipelineResult:
+    """Image (file or [3, H, W] tensor) + one depth source -> :func:`run_pipeline`.
+
+    ``depth`` (+ ``K``) given directly skips the depth sources (the demo's ground truth).
+    """
+    from lyra.depth import resolve_depth
+    from lyra.utils.images import load_image
+
+    cfg.validate()
+    timer = timer or StageTimer()
+    info = dict(input_info or {})
+    with timer.stage("load input"):
+        img = load_image(image) if not isinstance(image, Tensor) else image
+        info.setdefault("image", str(image) if not isinstance(image, Tensor) else "tensor")
+        info["image_size"] = [int(img.shape[-2]), int(img.shape[-1])]
+    # fail on missing weights before the (possibly slow) depth stage
+    with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
+        models = load_models(cfg)
+    if depth is None:
+        with timer.stage("depth"):
+            d = resolve_depth(img, depth_file=depth_file, depth_scale=depth_scale, stereo_right=stereo_right,
+                              calib=calib, depth_model=depth_model, device=cfg.device)
+        depth, K = d.depth, d.K if K is None else K
+        info.update(depth_source=d.source, depth_metric=d.metric)
+    else:
+        info.setdefault("depth_source", "given")
+    with timer.stage("prepare"):
+        source, scale = prepare_source(img, depth, K, cfg.height, cfg.width, target_median=cfg.target_median,
+                                       fov_x_deg=cfg.fov_x_deg)
+    info["intrinsics"] = "given" if K is not None else f"assumed ({cfg.fov_x_deg} deg horizontal FoV)"
+    return run_pipeline(source, cfg, out, models=models, timer=timer, input_info=info, depth_scale=scale)
+
+
+def source_from_world(world: Any, tokenizer: Any, cfg: GenerateConfig) -> SourceView:
+    """The exact view of a procedural world from the origin camera at the pipeline resolution."""
+    from lyra.generator import OracleGenerator
+
+    K = default_intrinsics(cfg.height, cfg.width, cfg.fov_x_deg)
+    return OracleGenerator(world, tokenizer).render_source(Cameras(torch.eye(4), K, cfg.height, cfg.width))
+
+
+def _metrics() -> tuple[Any, Any]:
+    try:
+        from lyra.eval import psnr, ssim
+    except ImportError:  # the training losses carry the same definitions
+        from lyra.train.losses import psnr, ssim
+    return psnr, ssim
+
+
+@torch.no_grad()
+def world_metrics(result: PipelineResult, world: Any, source: SourceView, cfg: GenerateConfig,
+                  cameras: Cameras | None = None) -> dict[str, Any]:
+    """PSNR / SSIM at novel cameras against the world's exact renders, for the pipeline and the baseline.
+
+    The baseline is plain depth lifting: every source pixel one Gaussian (``depth_to_gaussians``), no decoder.
+    ``cameras`` default to the run's novel orbit (off the method's trajectories).
+    """
+    from lyra.cache3d import depth_to_gaussians
+
+    psnr, ssim = _metrics()
+    cams = result.novel_cameras if cameras is None else cameras
+    gt = world.render(cams, 0.0, supersample=2).rgb
+    ours = result.novel_rgb if cameras is None else render_views(result.gaussians, cams, mode=cfg.mode,
+                                                                  device=cfg.device, background=cfg.background)[0]
+    base_g = depth_to_gaussians(source.image, source.depth, source.camera)
+    base = render_views(base_g, cams, mode=cfg.mode, device=cfg.device, background=cfg.background)[0]
+
+    def scores(x: Tensor) -> dict[str, float]:
+        return {"psnr": float(psnr(x, gt).mean()), "ssim": float(ssim(x, gt))}
+
+    return {"cameras": len(cams), "pipeline": scores(ours), "baseline_depth_lifting": scores(base),
+            "baseline_gaussians": len(base_g), "pipeline_gaussians": len(result.gaussians)}

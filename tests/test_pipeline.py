@@ -1,0 +1,301 @@
+"""Image -> 3D pipeline, ``lyra generate`` / ``lyra demo``, the cache generator and the gen3c adapter.
+
+Tiny random tokenizer and decoder (saved with save_pretrained), 32x48 pixels, 9 frames per trajectory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lyra.cache3d import forward_warp, lift_points
+from lyra.cameras import Cameras, default_intrinsics, load_cameras_npz, method_trajectories
+from lyra.cli.main import main
+from lyra.decoder import DecoderConfig, LyraDecoder
+from lyra.generator import GeneratorError, SourceView, make_generator
+from lyra.generator.cache import CacheGenerator
+from lyra.generator.gen3c import Gen3CGenerator, frame_selection
+from lyra.pipelines import (
+    GenerateConfig,
+    PipelineError,
+    TextToImageError,
+    load_decoder,
+    load_text_to_image,
+    novel_orbit,
+    prepare_source,
+    shipped_decoder_dir,
+    text_to_image,
+)
+from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE
+from lyra.utils.images import save_png
+
+H, W, T, ORBIT = 32, 48, 9, 4
+TINY_TOK = CausalVAEConfig(channels=(8, 16), enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), stats_frames=4)
+TINY_DEC = {"width": 16, "depth": 2, "block_pattern": "1M1T", "mamba_d_state": 8, "mamba_headdim": 8,
+            "mamba_chunk_size": 8, "attn_heads": 2, "distance_shift": -5.0}
+HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    CausalVideoVAE(TINY_TOK).save_pretrained(d / "tok")
+    LyraDecoder(DecoderConfig(**TINY_DEC)).save_pretrained(d / "dec")
+    return d / "tok", d / "dec"
+
+
+def tiny_args(models: tuple[Path, Path], out: Path) -> list[str]:
+    return ["--out", str(out), "--tokenizer", str(models[0]), "--decoder", str(models[1]), "--height", str(H),
+            "--width", str(W), "--frames", str(T), "--orbit-frames", str(ORBIT), "--quiet"]
+
+
+def scene_image(h: int = 40, w: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
+    """A smooth colourful image and a slanted-plane depth (1.5..2.5) with a nearer box."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    img = torch.stack([x, y, 0.5 + 0.5 * torch.sin(6 * x) * torch.cos(4 * y)]).clamp(0, 1)
+    depth = (1.5 + x)[None].clone()
+    depth[:, h // 3: 2 * h // 3, w // 3: w // 2] = 1.0
+    return img, depth
+
+
+def tiny_source() -> SourceView:
+    img, depth = scene_image(H, W)
+    return SourceView(img, default_intrinsics(H, W), depth)
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+def test_generate_end_to_end_writes_every_output(models, tmp_path: Path, capsys) -> None:
+    from lyra.gaussians import load_gaussians
+    from lyra.render.video import read_video
+
+    img, depth = scene_image()
+    save_png(tmp_path / "in.png", img)
+    np.save(tmp_path / "depth.npy", depth[0].numpy() * 1000.0)  # millimetres
+    out = tmp_path / "run"
+    rc = main(["generate", str(tmp_path / "in.png"), "--depth", str(tmp_path / "depth.npy"), "--depth-scale", "1000",
+               *tiny_args(models, out)])
+    assert rc == 0, capsys.readouterr().err
+    assert "Gaussians" in capsys.readouterr().out
+    for name in ("scene.ply", "scene.spz", "flythrough.mp4", "preview.png", "cameras.npz", "report.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    for key in ("input", "depth_scale", "settings", "gaussians", "timings_s", "total_s", "outputs", "video_frames"):
+        assert key in report
+    for stage in ("load input", "load models", "depth", "prepare", "generate", "decode", "render", "write outputs"):
+        assert report["timings_s"][stage] >= 0
+    # depth: millimetres / 1000 = metres; the scale maps the median of the resized crop to 2.0
+    from lyra.data.reader import crop_resize
+
+    d_m = crop_resize(depth[None], torch.eye(3)[None], (H, W), mode="nearest")[0]
+    assert report["depth_scale"] * float(d_m[d_m > 0].median()) == pytest.approx(2.0, rel=1e-4)
+    assert report["input"]["depth_source"] == "file"
+    # Gaussians: V*T*h*w decoded, 20 % kept
+    n_all = 6 * T * (H // 8) * (W // 8)
+    assert report["gaussians"]["decoded"] == n_all
+    g = load_gaussians(out / "scene.ply")
+    assert len(g) == report["gaussians"]["kept"] == int(n_all * 0.2)
+    assert len(load_gaussians(out / "scene.spz")) == len(g)
+    video = read_video(out / "flythrough.mp4")
+    assert video.shape == (6 * T + ORBIT, 3, H, W) and report["video_frames"] == 6 * T + ORBIT
+    cams = load_cameras_npz(out / "cameras.npz")
+    assert len(cams) == 6 * T and (cams.height, cams.width) == (H, W)
+    assert torch.allclose(cams.w2c[0], torch.eye(4), atol=1e-6)
+    from PIL import Image
+
+    with Image.open(out / "preview.png") as im:
+        assert im.size == (3 * W, H)
+
+
+def test_generate_errors_are_one_line(models, tmp_path: Path, capsys) -> None:
+    img, _ = scene_image()
+    save_png(tmp_path / "in.png", img)
+    rc = main(["generate", str(tmp_path / "in.png"), *tiny_args(models, tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no depth for the input image: give --depth FILE" in err and "--depth-model" in err
+    assert err.count("\n") == 1
+    rc = main(["generate", "--prompt", "a red bicycle", *tiny_args(models, tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--prompt needs --t2i-model DIR" in err and err.count("\n") == 1
+    rc = main(["generate", "--prompt", "x", "--t2i-model", str(tmp_path / "nope"), *tiny_args(models, tmp_path / "c")])
+    assert rc == 2 and "not found" in capsys.readouterr().err
+    rc = main(["generate", str(tmp_path / "in.png"), "--depth", "x.npy", *tiny_args(models, tmp_path / "d"),
+               "--frames", "10"])
+    assert rc == 2 and "1 + 8k" in capsys.readouterr().err
+    with pytest.raises(PipelineError, match="--decoder"):
+        load_decoder(tmp_path / "missing")
+
+
+@pytest.mark.skipif((shipped_decoder_dir() / "model.safetensors").is_file(), reason="shipped decoder present")
+def test_missing_shipped_decoder_says_to_give_one() -> None:
+    with pytest.raises(PipelineError, match="give --decoder DIR"):
+        load_decoder("shipped")
+
+
+def test_demo_world_reports_metrics(models, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo"
+    rc = main(["demo", "--world", *tiny_args(models, out)])
+    assert rc == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "PSNR" in text and "baseline" in text
+    report = json.loads((out / "report.json").read_text())
+    m = report["metrics"]
+    assert m["cameras"] == ORBIT and report["depth_scale"] == 1.0
+    for k in ("pipeline", "baseline_depth_lifting"):
+        assert np.isfinite(m[k]["psnr"]) and -1 <= m[k]["ssim"] <= 1
+    assert m["baseline_gaussians"] == H * W and "metrics" in report["timings_s"]
+    # an untrained decoder is far from the truth; exact depth lifting is close to it
+    assert m["baseline_depth_lifting"]["psnr"] > m["pipeline"]["psnr"]
+
+
+# ---------------------------------------------------------------------------------------------- stages
+def test_prepare_source_crops_resizes_and_scales() -> None:
+    img, depth = scene_image(40, 90)  # wider than 32:48 -> crop the sides
+    K = default_intrinsics(40, 90)
+    src, scale = prepare_source(img, depth * 3.0, K, H, W)
+    assert src.image.shape == (3, H, W) and src.depth.shape == (1, H, W)
+    assert float(src.depth[src.depth > 0].median()) == pytest.approx(2.0, rel=1e-5)
+    # crop 40 x 60 out of 40 x 90 (x0 = 15), then x 0.8: the principal point stays centred
+    assert src.K[0, 2].item() == pytest.approx((45 - 15) * 0.8) and src.K[0, 0].item() == pytest.approx(K[0, 0] * 0.8)
+    src2, scale2 = prepare_source(img, depth, None, H, W, target_median=None)
+    assert scale2 == 1.0 and src2.K[0, 0] > 0
+    with pytest.raises(PipelineError):
+        prepare_source(img, depth[:, :10], None, H, W)
+
+
+def test_novel_orbit_is_off_the_trajectories() -> None:
+    src = tiny_source()
+    cams = novel_orbit(src, 8)
+    trajs = Cameras.cat(method_trajectories(src.K, H, W, T))
+    d = torch.cdist(cams.centers, trajs.centers)
+    assert len(cams) == 8 and d.min() > 0.05
+
+
+def test_cache_generator_frames_equal_the_warp_where_visible() -> None:
+    src = tiny_source()
+    trajs = method_trajectories(src.K, H, W, T)[:2]
+    torch.manual_seed(0)
+    gen = make_generator("cache", tokenizer=CausalVideoVAE(TINY_TOK).eval(), footprint="nearest")
+    assert isinstance(gen, CacheGenerator) and gen.needs_source
+    warped = gen.warp(trajs, src)
+    cache = lift_points(src.image, src.depth, src.camera)
+    for cams, w in zip(trajs, warped, strict=True):
+        ref = forward_warp(cache, cams, footprint="nearest")
+        vis = ref.mask.bool().expand_as(ref.rgb)
+        assert torch.equal(w.mask, ref.mask) and torch.equal(w.depth, ref.depth)
+        assert torch.equal(w.frames[vis], ref.rgb[vis])
+        assert 0 < w.mask.mean() < 1 and w.frames.min() >= 0 and w.frames.max() <= 1
+        # holes are filled (no background black left where nothing landed)
+        assert (w.frames[~vis] != 0).float().mean() > 0.9
+        # frame 0 is the source camera: the source image where the cache is visible
+        v0 = w.mask[0].bool().expand(3, -1, -1)
+        assert torch.allclose(w.frames[0][v0], src.image[v0])
+    samples = gen.generate(trajs, src)
+    assert samples[0].frames.shape == (T, 3, H, W) and samples[0].latents.shape == (16, 2, H // 8, W // 8)
+    assert torch.equal(samples[1].depth, warped[1].depth)
+    with pytest.raises(GeneratorError, match="depth"):
+        gen.generate(trajs, SourceView(src.image, src.K))
+
+
+def test_gen3c_adapter_reads_the_official_layout(tmp_path: Path) -> None:
+    from lyra.data import Layout
+    from lyra.data.writer import write_scene
+
+    torch.manual_seed(0)
+    tok = CausalVideoVAE(TINY_TOK).eval()
+    with torch.no_grad():
+        tok.set_latent_stats(torch.randn(16, 4) * 0.1, torch.rand(16, 4) + 0.5)
+    src = tiny_source()
+    trajs = method_trajectories(src.K, H, W, T)[:3]
+    samples = CacheGenerator(tok).generate(trajs, src)
+    write_scene(Layout(tmp_path), "photo", samples, tok.normalize_latents)
+    assert frame_selection(121, 17).tolist()[:3] == [0, 8, 15] and frame_selection(9, None).tolist() == list(range(9))
+
+    gen = make_generator("gen3c", tokenizer=tok, root=tmp_path)
+    assert isinstance(gen, Gen3CGenerator) and gen.key == "photo" and gen.views == [0, 1, 2]
+    back = gen.generate(trajs)
+    for a, b in zip(samples, back, strict=True):
+        assert torch.allclose(a.latents, b.latents, atol=1e-5)  # stored latents, de-normalised
+        assert torch.allclose(a.cameras.w2c, b.cameras.w2c, atol=1e-5) and torch.allclose(a.cameras.K, b.cameras.K)
+        assert (a.frames - b.frames).abs().mean() < 0.15  # mp4 (lossy; random-tokenizer frames are noise)
+        assert b.depth is not None and torch.allclose(a.depth, b.depth, rtol=1e-3, atol=1e-3)
+    # pocket re-sampling: fewer frames and another size -> frames re-encoded, intrinsics scaled
+    small = Gen3CGenerator(tok, root=tmp_path, size=(16, 32), frames=1).generate()
+    assert small[0].frames.shape == (1, 3, 16, 32) and small[0].latents.shape == (16, 1, 2, 4)
+    assert len(small[0].cameras) == 1 and small[0].cameras.width == 32
+    with pytest.raises(GeneratorError, match="trajectories"):
+        gen.generate(trajs[:2])
+    with pytest.raises(GeneratorError, match="no clip"):
+        Gen3CGenerator(tok, root=tmp_path, key="other")
+
+
+# ---------------------------------------------------------------------------------------------- text to image
+class _FakeT2I:
+    """Stands in for a diffusers pipeline: returns ``.images`` with one PIL image."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def __call__(self, prompt: str, **kw):
+        from types import SimpleNamespace
+
+        from PIL import Image
+
+        self.calls.append((prompt, kw))
+        arr = np.zeros((24, 40, 3), np.uint8)
+        arr[..., 0] = 255
+        return SimpleNamespace(images=[Image.fromarray(arr)])
+
+
+def test_text_to_image_wiring_and_errors(tmp_path: Path) -> None:
+    pipe = _FakeT2I()
+    img = text_to_image("a red wall", pipe, seed=3, steps=2)
+    assert img.shape == (3, 24, 40) and img[0].min() == 1.0 and img[1].max() == 0.0
+    prompt, kw = pipe.calls[0]
+    assert prompt == "a red wall" and kw["num_inference_steps"] == 2 and "height" not in kw
+    with pytest.raises(TextToImageError, match="empty"):
+        text_to_image("  ", pipe)
+    with pytest.raises(TextToImageError, match="--t2i-model"):
+        load_text_to_image(None)
+    with pytest.raises(TextToImageError, match="model_index.json"):
+        load_text_to_image(tmp_path)
+
+
+@pytest.mark.skipif(not HAS_TRANSFORMERS, reason="the tiny Stable Diffusion test needs transformers (CLIP text "
+                    "encoder); diffusers has no text-to-image pipeline without it")
+def test_text_to_image_tiny_stable_diffusion(tmp_path: Path) -> None:
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
+                                norm_num_groups=4, attention_head_dim=4)
+    vae = AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
+                        down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",))
+    vocab = {t: i for i, t in enumerate(["<|startoftext|>", "<|endoftext|>", "a", "red", "wall", "!"])}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_attention_heads=2,
+                                        num_hidden_layers=1, vocab_size=len(vocab), max_position_embeddings=77))
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tokenizer,
+                                   scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(tmp_path / "sd")
+    loaded = load_text_to_image(tmp_path / "sd")
+    img = text_to_image("a red wall", loaded, steps=2, height=16, width=16)
+    assert img.shape == (3, 16, 16) and torch.isfinite(img).all()
+
+
+def test_config_validation() -> None:
+    with pytest.raises(PipelineError, match="16"):
+        GenerateConfig(height=40).validate()
+    with pytest.raises(PipelineError, match="prune"):
+        GenerateConfig(prune=1.0).validate()

@@ -109,7 +109,7 @@ def test_generate_end_to_end_writes_every_output(models, tmp_path: Path, capsys)
     from PIL import Image
 
     with Image.open(out / "preview.png") as im:
-        assert im.size == (3 * W, H)
+        assert im.size == (3 * W * 6, H * 6)  # enlarged x6 to >= 192 rows
 
 
 def test_generate_errors_are_one_line(models, tmp_path: Path, capsys) -> None:

@@ -261,12 +261,20 @@ def render_views(gaussians: Any, cameras: Cameras, *, mode: str = "classic", dev
     return torch.cat(rgb), torch.cat(dep), torch.cat(alpha)
 
 
-def preview_image(source: SourceView, novel_rgb: Tensor, novel_depth: Tensor, novel_alpha: Tensor) -> Tensor:
-    """[3, H, 3W]: input | a novel view | its depth (colourised, black where nothing was drawn)."""
+def preview_image(source: SourceView, novel_rgb: Tensor, novel_depth: Tensor, novel_alpha: Tensor,
+                  min_height: int = 192) -> Tensor:
+    """[3, s·H, 3·s·W]: input | a novel view | its depth (colourised, black where nothing was drawn).
+
+    Pocket-size images are enlarged by the integer factor s (nearest) that makes them ``min_height`` tall.
+    """
+    import torch.nn.functional as F
+
     from lyra.utils.images import colorize_depth
 
     d = torch.where(novel_alpha > 0.5, novel_depth, torch.zeros_like(novel_depth))
-    return torch.cat([source.image.cpu(), novel_rgb.cpu(), colorize_depth(d)], dim=-1)
+    row = torch.cat([source.image.cpu(), novel_rgb.cpu(), colorize_depth(d)], dim=-1)
+    s = max(1, math.ceil(min_height / row.shape[-2]))
+    return F.interpolate(row[None], scale_factor=s, mode="nearest")[0] if s > 1 else row
 
 
 # ---------------------------------------------------------------------------------------------- the run

@@ -15,6 +15,7 @@ from lyra.render.cpu.binning import bin_gaussians
 from lyra.render.cpu.forward import rasterize_forward
 from lyra.render.cpu.project import (
     NF,
+    NF_CLASSIC,
     NG_CLASSIC,
     NG_EVAL3D,
     project_backward,
@@ -77,7 +78,7 @@ class RasterizeCPU(torch.autograd.Function):
         eval3d = opts.mode == "eval3d"
         a_means, a_quats, a_scales, a_opac = _f64(means), _f64(quats), _f64(scales), _f64(opacities)
         a_colors, a_w2c, a_K, a_bg = _f64(colors), _f64(w2c), _f64(K), _f64(background)
-        rec = np.empty((n_cam, n_gauss, NF))
+        rec = np.empty((n_cam, n_gauss, NF if eval3d else NF_CLASSIC))
         rect = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
         pbox = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
         geometry = (a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,

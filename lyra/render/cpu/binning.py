@@ -88,7 +88,11 @@ def _bin_serial(rect, order, tiles_w: int, tiles_per_cam: int):
 def depth_order(rec: np.ndarray, rect: np.ndarray) -> np.ndarray:
     """[C, N] int64: per camera, Gaussian indices sorted by (z, index); culled ones last."""
     z = np.where(rect[..., 1] > rect[..., 0], rec[..., R_Z], np.inf)
-    return np.argsort(z, axis=1, kind="stable")
+    order = np.argsort(z, axis=1)  # numpy's SIMD sort, not stable: only ties need the stable one
+    zs = np.take_along_axis(z, order, axis=1)
+    if ((zs[:, 1:] == zs[:, :-1]) & np.isfinite(zs[:, 1:])).any():
+        order = np.argsort(z, axis=1, kind="stable")
+    return order
 
 
 def bin_gaussians(rec: np.ndarray, rect: np.ndarray, tiles_w: int, tiles_h: int,

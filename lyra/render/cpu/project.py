@@ -6,7 +6,7 @@ Gaussian n, a record ``rec[c, n, :NF]`` (layout below), the touched tile rectang
 ``pbox[c, n] = (u0, u1, v0, v1)`` that contains every pixel where the Gaussian's alpha can reach
 1/255 (sub-tile culling; see ``docs/rasterizer.md``).
 
-Record layout (float64):
+Record layout (float64; classic records may be allocated with NF_CLASSIC fields):
     0 mx, 1 my: 2D mean (pixels); 2 z: camera-space depth; 3 o: opacity; 4 L = ln(255 o);
     5..10 culling conic P00 P01 P02 P11 P12 P22 over homogeneous pixel centres w = (x, y, 1):
         alpha >= 1/255 only where w^T P w <= 0;
@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 NF = 23
+NF_CLASSIC = 14  # classic records stop after the conic
 R_MX, R_MY, R_Z, R_O, R_L, R_P, R_GEO = 0, 1, 2, 3, 4, 5, 11
 
 ALPHA_MIN = 1.0 / 255.0

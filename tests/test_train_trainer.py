@@ -269,3 +269,21 @@ def test_cli_trains_on_an_sdg_dataset(sdg_root: tuple[Path, Path], tmp_path: Pat
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["final"]["views"] == 2.0
     assert {"mse", "ssim", "depth", "psnr"} <= set(summary["final"])
+
+
+def test_window_mode_encodes_input_frames_online(sdg_root: tuple[Path, Path], tmp_path: Path) -> None:
+    from lyra.tokenizer import load_tokenizer
+
+    data, tok_dir = sdg_root
+    cfg = tiny_config(tmp_path / "w", steps=1, tokenizer=str(tok_dir),
+                      data={"root": str(data), "num_test_scenes": 1, "mode": "window", "input_frames": T,
+                            "num_targets": 3, "input_size": [32, 32], "target_size": [16, 24]})
+    tr = Trainer(cfg, tokenizer=load_tokenizer(tok_dir), progress=False)
+    s = tr.draw(0)[0]
+    assert s.latents is None and s.images_input.shape == (T, 3, H, W)
+    latents, cams = tr._inputs(s)
+    assert latents.shape == (2, 16, 4, 4) and (cams[0].height, cams[0].width) == (32, 32)
+    # centre crop 32x48 -> 32x32 shifts the principal point by 8 pixels
+    torch.testing.assert_close(cams[0].cx, s.cameras_input[0].cx - 8.0)
+    row = tr.train_step()
+    assert row["views"] == 1.0 and np.isfinite(row["loss"])

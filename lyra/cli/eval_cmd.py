@@ -48,3 +48,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``lyra eval`` on its own (``python -m lyra.cli.eval_cmd ...``)."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="lyra")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["eval", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -48,3 +48,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", help="override the stage's output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``lyra train`` on its own (``python -m lyra.cli.train_cmd ...``)."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="lyra")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

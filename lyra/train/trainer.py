@@ -327,7 +327,7 @@ class Trainer:
                     f"{len(self.source)} training scenes, lpips {'on' if self.lpips is not None else 'off (SSIM)'}")
         self._print("config:\n" + cfg.to_yaml())
         log = LossLog(self.out, resume_step=self.step) if self.acc.is_main_process else None
-        start, t_start = self.step, time.perf_counter()
+        start, t_start, e_start = self.step, time.perf_counter(), self.elapsed
         bar = tqdm(total=cfg.steps, initial=self.step, desc=cfg.name, unit="step",
                    disable=not (self.progress and self.acc.is_main_process))
         window: list[dict[str, float]] = []
@@ -349,9 +349,12 @@ class Trainer:
                     log.plot()
         bar.close()
         wall = time.perf_counter() - t_start
+        # steps_per_s: wall clock of this run (start-up and checkpoints included); step_steps_per_s: steps only
         summary = {"stage": cfg.name, "steps": cfg.steps, "steps_this_run": self.step - start,
                    "wall_s_this_run": wall, "train_s_total": self.elapsed,
                    "steps_per_s": (self.step - start) / wall if wall > 0 and self.step > start else math.nan,
+                   "step_steps_per_s": ((self.step - start) / (self.elapsed - e_start)
+                                        if self.step > start else math.nan),
                    "num_processes": self.acc.num_processes}
         if log is not None and log.rows:
             summary["final"] = log.rows[-1]

@@ -1,9 +1,10 @@
 """Tile rasterizer forward pass (numba): front-to-back alpha compositing per pixel, gsplat rules.
 
-Each work item owns the tiles ``w, w + n_work, ...`` (cyclic, for load balance whatever numba's
-scheduler does). Inside a tile a Gaussian is evaluated only on the pixels of its culling conic
-(``project.py``): per row, the interval where alpha can reach 1/255; every other pixel provably
-has alpha < 1/255 and would be skipped anyway.
+Per pixel the tile keeps T (stored negated once the pixel is done), the colour and depth sums and
+the entry index of the last composited Gaussian. Each work item owns the tiles ``w, w + n_work,
+...`` (cyclic, for load balance whatever numba's scheduler does). Inside a tile a Gaussian is
+evaluated only on the pixels of its culling conic (``project.py``): per row, the interval where
+alpha can reach 1/255; every other pixel provably has alpha < 1/255 and would be skipped anyway.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def classic_row_start(ca: float, cb: float, cc: float, mx: float, dy: float, u: 
 @njit(cache=True)
 def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                  tiles_w: int, tiles_per_cam: int, eval3d: bool, rgb, depth, alpha, t_final, d_final, last,
-                 tl, acc, dacc, lastl, done, rxs, row_left) -> None:
+                 tl, acc, dacc, lastl, rxs, row_left) -> None:
     c = t // tiles_per_cam
     tt = t - c * tiles_per_cam
     ty = tt // tiles_w
@@ -74,7 +75,6 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
         acc[3 * i + 2] = 0.0
         dacc[i] = 0.0
         lastl[i] = -1
-        done[i] = False
     for i in range(v1 - v0):
         row_left[i] = tw
     fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
@@ -128,10 +128,11 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
             else:
                 dy = my - yc
                 e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
-            for u in range(lo, hi):
-                if eval3d:
+            if eval3d:
+                for u in range(lo, hi):
                     li = row + u
-                    if done[li]:
+                    tcur = tl[li]
+                    if tcur < 0.0:
                         continue
                     rx = rxs[u - u0]
                     w0 = m00 * rx + h0
@@ -141,38 +142,55 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
                     x1 = xm1 * rx + xr1
                     x2 = xm2 * rx + xr2
                     e = math.exp(-0.5 * (x0 * x0 + x1 * x1 + x2 * x2) / (w0 * w0 + w1 * w1 + w2 * w2))
-                else:
+                    a = min(ALPHA_MAX, o * e)
+                    if a < ALPHA_MIN:
+                        continue
+                    tnext = tcur * (1.0 - a)
+                    if tnext <= T_MIN:
+                        tl[li] = -tcur
+                        n_done += 1
+                        row_left[v - v0] -= 1
+                        continue
+                    wgt = a * tcur
+                    acc[3 * li] += col0 * wgt
+                    acc[3 * li + 1] += col1 * wgt
+                    acc[3 * li + 2] += col2 * wgt
+                    dacc[li] += z * wgt
+                    tl[li] = tnext
+                    lastl[li] = k
+            else:
+                for u in range(lo, hi):
                     e = e_next  # exp(-sigma) at u, by the recurrence (see classic_row_start)
                     e_next *= q
                     q *= k_step
                     li = row + u
-                    if done[li]:
+                    tcur = tl[li]
+                    if tcur < 0.0:
                         continue
                     if e >= 1.0:  # sigma <= 0 up to rounding: decide the sign of sigma exactly
                         dx = mx - (u + 0.5)
                         if 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy < 0.0:
                             continue
-                a = min(ALPHA_MAX, o * e)
-                if a < ALPHA_MIN:
-                    continue
-                tcur = tl[li]
-                tnext = tcur * (1.0 - a)
-                if tnext <= T_MIN:
-                    done[li] = True
-                    n_done += 1
-                    row_left[v - v0] -= 1
-                    continue
-                wgt = a * tcur
-                acc[3 * li] += col0 * wgt
-                acc[3 * li + 1] += col1 * wgt
-                acc[3 * li + 2] += col2 * wgt
-                dacc[li] += z * wgt
-                tl[li] = tnext
-                lastl[li] = k
+                    a = min(ALPHA_MAX, o * e)
+                    if a < ALPHA_MIN:
+                        continue
+                    tnext = tcur * (1.0 - a)
+                    if tnext <= T_MIN:
+                        tl[li] = -tcur
+                        n_done += 1
+                        row_left[v - v0] -= 1
+                        continue
+                    wgt = a * tcur
+                    acc[3 * li] += col0 * wgt
+                    acc[3 * li + 1] += col1 * wgt
+                    acc[3 * li + 2] += col2 * wgt
+                    dacc[li] += z * wgt
+                    tl[li] = tnext
+                    lastl[li] = k
     for v in range(v0, v1):
         for u in range(u0, u1):
             li = (v - v0) * tw + (u - u0)
-            tf = tl[li]
+            tf = abs(tl[li])
             aout = 1.0 - tf
             rgb[c, v, u, 0] = acc[3 * li] + tf * bg[c, 0]
             rgb[c, v, u, 1] = acc[3 * li + 1] + tf * bg[c, 1]
@@ -205,10 +223,9 @@ def rasterize_forward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height
         acc = np.empty(3 * npix)
         dacc = np.empty(npix)
         lastl = np.empty(npix, dtype=np.int64)
-        done = np.empty(npix, dtype=np.bool_)
         rxs = np.empty(tile)
         row_left = np.empty(tile, dtype=np.int64)
         for t in range(w, n_tiles, n_work):
             _render_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
                          tiles_per_cam, eval3d, rgb, depth, alpha, t_final, d_final, last,
-                         tl, acc, dacc, lastl, done, rxs, row_left)
+                         tl, acc, dacc, lastl, rxs, row_left)

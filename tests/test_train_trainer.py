@@ -287,3 +287,20 @@ def test_window_mode_encodes_input_frames_online(sdg_root: tuple[Path, Path], tm
     torch.testing.assert_close(cams[0].cx, s.cameras_input[0].cx - 8.0)
     row = tr.train_step()
     assert row["views"] == 1.0 and np.isfinite(row["loss"])
+
+
+def test_incomplete_checkpoints_are_ignored_and_old_ones_pruned(tmp_path: Path) -> None:
+    from lyra.train import checkpoint as ckpt
+
+    tok = tiny_tokenizer()
+    tr = Trainer(tiny_config(tmp_path, steps=0, keep_checkpoints=2), source=SyntheticSource(), tokenizer=tok,
+                 progress=False)
+    for step in (1, 2, 3):
+        tr.step = step
+        tr.save()
+    assert [p.name for p in ckpt.checkpoint_dirs(tmp_path)] == ["checkpoint-2", "checkpoint-3"]
+    (tmp_path / "checkpoint-9").mkdir()  # a crash before state.json: not a checkpoint
+    (tmp_path / ".checkpoint-10.tmp").mkdir()
+    assert ckpt.latest_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
+    assert Trainer(tiny_config(tmp_path, steps=5), source=SyntheticSource(), tokenizer=tok,
+                   progress=False).step == 3

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Retrain the shipped pocket decoder (lyra/assets/decoder) from scratch on CPU; every step resumes when re-run.
+#   bash configs/pocket/retrain.sh            (from the repository root, the shipped tokenizer in place)
+# Environment: THREADS (torch threads per process, default 1), SCENES (default 72), NICE (default 5).
+set -euo pipefail
+THREADS=${THREADS:-1}
+SCENES=${SCENES:-72}
+PY=${PYTHON:-python}
+RUN="nice -n ${NICE:-5} $PY -m"
+mkdir -p runs/pocket
+# 1. data: procedural worlds rendered exactly along the six trajectories, round-tripped through the tokenizer
+$RUN lyra.cli.main sdg --scenes "$SCENES" --out runs/pocket/sdg --frames 17 --height 64 --width 112 \
+    --tokenizer shipped --seed 0 --threads "$THREADS" --quiet
+# 2. the three stages (each initialised from the previous one; relative step counts)
+for s in 1 2 3; do
+    $RUN lyra.cli.train_cmd configs/pocket/stage$s.yaml --set threads="$THREADS" --quiet
+done
+# 3. held-out evaluation (the last 8 scene keys are never trained on)
+$RUN lyra.cli.eval_cmd --data runs/pocket/sdg --decoder runs/pocket/stage3/final --tokenizer shipped \
+    --out runs/pocket/eval --num-test-scenes 8 --stride 4 --threads "$THREADS" --quiet
+# 4. ship: config.json + model.safetensors (the model card is written by hand from runs/pocket/*/summary.json)
+mkdir -p lyra/assets/decoder
+cp runs/pocket/stage3/final/config.json runs/pocket/stage3/final/model.safetensors lyra/assets/decoder/

@@ -114,9 +114,9 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
             else:
                 dy = my - yc
                 e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
-            for u in range(lo, hi):
-                li = row + u
-                if eval3d:
+            if eval3d:
+                for u in range(lo, hi):
+                    li = row + u
                     if k > lastl[li]:
                         continue
                     rx = rxs[u - u0]
@@ -126,42 +126,31 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                     x0 = xm0 * rx + xr0  # = go x w
                     x1 = xm1 * rx + xr1
                     x2 = xm2 * rx + xr2
-                    nn = x0 * x0 + x1 * x1 + x2 * x2
                     im = 1.0 / (w0 * w0 + w1 * w1 + w2 * w2)
-                    sig = 0.5 * nn * im
+                    sig = 0.5 * (x0 * x0 + x1 * x1 + x2 * x2) * im  # the forward's sigma, bit for bit
                     e = math.exp(-sig)
-                else:
-                    e = e_next  # the forward's recurrence, bit for bit
-                    e_next *= q
-                    q *= k_step
-                    if k > lastl[li]:
+                    raw = o * e
+                    a = min(ALPHA_MAX, raw)
+                    if a < ALPHA_MIN:
                         continue
-                    dx = mx - (u + 0.5)
-                    if e >= 1.0 and 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy < 0.0:
-                        continue
-                raw = o * e
-                a = min(ALPHA_MAX, raw)
-                if a < ALPHA_MIN:
-                    continue
-                touched = True
-                ia = 1.0 / (1.0 - a)
-                tcur = tl[li] * ia
-                wgt = a * tcur
-                gr0, gr1, gr2, gz = grgb[3 * li], grgb[3 * li + 1], grgb[3 * li + 2], gdn[li]
-                gf = gr0 * col0 + gr1 * col1 + gr2 * col2 + gz * z
-                s = sacc[li]
-                dalpha = tcur * gf - s * ia
-                a_c0 += gr0 * wgt
-                a_c1 += gr1 * wgt
-                a_c2 += gr2 * wgt
-                a_z += gz * wgt
-                sacc[li] = s + gf * wgt
-                tl[li] = tcur
-                if raw > ALPHA_MAX:
-                    continue  # clamped: no gradient to o or sigma
-                a_o += dalpha * e
-                dsig = -dalpha * a
-                if eval3d:
+                    touched = True
+                    ia = 1.0 / (1.0 - a)
+                    tcur = tl[li] * ia
+                    wgt = a * tcur
+                    gr0, gr1, gr2, gz = grgb[3 * li], grgb[3 * li + 1], grgb[3 * li + 2], gdn[li]
+                    gf = gr0 * col0 + gr1 * col1 + gr2 * col2 + gz * z
+                    s = sacc[li]
+                    dalpha = tcur * gf - s * ia
+                    a_c0 += gr0 * wgt
+                    a_c1 += gr1 * wgt
+                    a_c2 += gr2 * wgt
+                    a_z += gz * wgt
+                    sacc[li] = s + gf * wgt
+                    tl[li] = tcur
+                    if raw > ALPHA_MAX:
+                        continue  # clamped: no gradient to o or sigma
+                    a_o += dalpha * e
+                    dsig = -dalpha * a
                     # sigma = 0.5 |go x w|^2 / |w|^2
                     f = 2.0 * sig * im
                     y0 = x1 * g2 - x2 * g1  # (go x w) x go
@@ -183,7 +172,39 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                     a_g0 += ds * (w1 * x2 - w2 * x1)
                     a_g1 += ds * (w2 * x0 - w0 * x2)
                     a_g2 += ds * (w0 * x1 - w1 * x0)
-                else:
+            else:
+                for u in range(lo, hi):
+                    e = e_next  # the forward's recurrence, bit for bit
+                    e_next *= q
+                    q *= k_step
+                    li = row + u
+                    if k > lastl[li]:
+                        continue
+                    dx = mx - (u + 0.5)
+                    if e >= 1.0 and 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy < 0.0:
+                        continue
+                    raw = o * e
+                    a = min(ALPHA_MAX, raw)
+                    if a < ALPHA_MIN:
+                        continue
+                    touched = True
+                    ia = 1.0 / (1.0 - a)
+                    tcur = tl[li] * ia
+                    wgt = a * tcur
+                    gr0, gr1, gr2, gz = grgb[3 * li], grgb[3 * li + 1], grgb[3 * li + 2], gdn[li]
+                    gf = gr0 * col0 + gr1 * col1 + gr2 * col2 + gz * z
+                    s = sacc[li]
+                    dalpha = tcur * gf - s * ia
+                    a_c0 += gr0 * wgt
+                    a_c1 += gr1 * wgt
+                    a_c2 += gr2 * wgt
+                    a_z += gz * wgt
+                    sacc[li] = s + gf * wgt
+                    tl[li] = tcur
+                    if raw > ALPHA_MAX:
+                        continue  # clamped: no gradient to o or sigma
+                    a_o += dalpha * e
+                    dsig = -dalpha * a
                     sdx = dsig * dx
                     sdy = dsig * dy
                     s_x += sdx

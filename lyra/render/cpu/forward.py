@@ -141,7 +141,8 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
                     x0 = xm0 * rx + xr0  # = go x w
                     x1 = xm1 * rx + xr1
                     x2 = xm2 * rx + xr2
-                    e = math.exp(-0.5 * (x0 * x0 + x1 * x1 + x2 * x2) / (w0 * w0 + w1 * w1 + w2 * w2))
+                    im = 1.0 / (w0 * w0 + w1 * w1 + w2 * w2)
+                    e = math.exp(-(0.5 * (x0 * x0 + x1 * x1 + x2 * x2) * im))  # the backward's sigma, bit for bit
                     a = min(ALPHA_MAX, o * e)
                     if a < ALPHA_MIN:
                         continue

@@ -12,7 +12,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stride < 1:
         raise ValueError(f"--stride must be >= 1, got {args.stride}")
     cfg = EvalConfig(data=args.data, decoder=args.decoder, tokenizer=args.tokenizer, split=args.split,
-                     num_test_scenes=args.num_test_scenes, split_method=args.split_method, stride=args.stride,
+                     num_test_scenes=args.num_test_scenes, split_method=args.split_method,
+                     test_fraction=args.test_fraction, stride=args.stride,
                      max_scenes=args.max_scenes, off_trajectory=not args.no_ground_truth, fusion=args.fusion,
                      lpips_weights=args.lpips_weights, stats=args.stats, mode=args.mode, backend=args.backend,
                      threads=args.threads)
@@ -37,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("test", "all"), default="test", help="held-out scenes (default) or all")
     p.add_argument("--num-test-scenes", type=int, default=8, help="test split size (as in training; default 8)")
     p.add_argument("--split-method", choices=("last", "hash"), default="last", help="split rule (as in training)")
+    p.add_argument("--test-fraction", type=float, default=0.05,
+                   help="share of keys held out by the 'hash' split (as in training; default 0.05)")
     p.add_argument("--stride", type=int, default=4, help="evaluate every n-th frame (default 4)")
     p.add_argument("--max-scenes", type=int, help="evaluate at most this many scenes")
     p.add_argument("--fusion", choices=("both", "on", "off"), default="both", help="trajectory fusion (default both)")

@@ -48,7 +48,7 @@ class EvalConfig:
         decoder: decoder folder (config.json + model.safetensors; a training checkpoint works too).
         tokenizer: "shipped" or a tokenizer folder (must be the one the data were written with).
         split: "test" (held out by key, ``num_test_scenes`` last keys) or "all".
-        num_test_scenes, split_method: must equal the training run's data settings.
+        num_test_scenes, split_method, test_fraction: must equal the training run's data settings.
         stride: every stride-th frame of each trajectory is a target (frame 0 included).
         max_scenes: evaluate at most this many scenes (None: all).
         off_trajectory: also evaluate against exact world renders at off-trajectory cameras.
@@ -65,6 +65,7 @@ class EvalConfig:
     split: str = "test"
     num_test_scenes: int = 8
     split_method: str = "last"
+    test_fraction: float = 0.05
     stride: int = 4
     max_scenes: int | None = None
     off_trajectory: bool = True
@@ -166,7 +167,8 @@ def evaluate(cfg: EvalConfig, model: LyraDecoder | None = None, tokenizer: Any =
     cond = ConditioningCache(tokenizer)
     lpips = LPIPSVGG.from_files(cfg.lpips_weights) if cfg.lpips_weights else None
     rc = ReaderConfig(sampling=SamplingConfig(mode="latent"), split_method=cfg.split_method,  # type: ignore[arg-type]
-                      num_test_scenes=cfg.num_test_scenes, load_depth=False, relative_poses=False, stats=cfg.stats)
+                      num_test_scenes=cfg.num_test_scenes, test_fraction=cfg.test_fraction,
+                      load_depth=False, relative_poses=False, stats=cfg.stats)
     ds = SceneDataset(cfg.data, rc, split=cfg.split)  # type: ignore[arg-type]
     keys = ds.keys[: cfg.max_scenes] if cfg.max_scenes else ds.keys
     center_depth = 1.0

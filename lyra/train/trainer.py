@@ -80,7 +80,15 @@ class SceneSource:
                           test_fraction=cfg.test_fraction, load_depth=cfg.load_depth,
                           target_size=tuple(cfg.target_size) if cfg.target_size else None, stats=cfg.stats,
                           seed=seed)
+        self._args = (cfg.root, rc, split)
         self.dataset = SceneDataset(cfg.root, rc, split=split)  # type: ignore[arg-type]
+
+    def refresh(self) -> int:
+        """Re-list the scenes (an SDG run still writing adds complete scenes); returns the new count."""
+        from lyra.data import SceneDataset
+
+        self.dataset = SceneDataset(*self._args)  # type: ignore[arg-type]
+        return len(self.dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -243,7 +251,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def draw(self, step: int) -> list[Any]:
-        """The samples of this process for ``step`` (a pure function of seed, step and rank)."""
+        """The samples of this process for ``step`` (a pure function of seed, step, rank and the scene count)."""
         out = []
         for b in range(self.cfg.optim.batch_size):
             rng = np.random.default_rng([self.cfg.seed, step, self.acc.process_index, b])
@@ -345,6 +353,8 @@ class Trainer:
                 window = []
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save()
+                if hasattr(self.source, "refresh"):  # pick up scenes a concurrent `lyra sdg` has completed
+                    self.source.refresh()
                 if log is not None:
                     log.plot()
         bar.close()

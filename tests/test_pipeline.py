@@ -282,7 +282,7 @@ def test_text_to_image_tiny_stable_diffusion(tmp_path: Path) -> None:
     vocab = {t: i for i, t in enumerate(["<|startoftext|>", "<|endoftext|>", "a", "red", "wall", "!"])}
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+    tokenizer = CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"), model_max_length=77)
     text = CLIPTextModel(CLIPTextConfig(hidden_size=16, intermediate_size=32, num_attention_heads=2,
                                         num_hidden_layers=1, vocab_size=len(vocab), max_position_embeddings=77))
     pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tokenizer,

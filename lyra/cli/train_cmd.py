@@ -1,8 +1,9 @@
 """``lyra train CONFIG.yaml``: one training stage of the latent 3DGS decoder (self-distillation).
 
-Several processes / machines go through Accelerate, e.g.::
+Several processes / machines go through Accelerate (it reads the torch.distributed environment), e.g.::
 
-    accelerate launch --num_processes 2 --cpu -m lyra.cli.main train configs/pocket/stage1.yaml
+    # two CPU processes (gloo); `accelerate launch --cpu` starts only one process without an MPI hostfile
+    torchrun --nproc_per_node 2 -m lyra.cli.main train configs/pocket/stage1.yaml
     accelerate launch --multi_gpu --num_processes 8 -m lyra.cli.main train configs/official/stage1.yaml
     # two machines, 8 GPUs each (run on both, machine_rank 0 and 1):
     accelerate launch --multi_gpu --num_machines 2 --num_processes 16 --machine_rank 0 \\
@@ -27,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = TrainConfig.load(args.config, overrides)
-    summary = Trainer(cfg, progress=not args.quiet).run()
+    trainer = Trainer(cfg, progress=not args.quiet)
+    summary = trainer.run()
+    if not trainer.acc.is_main_process:
+        return 0
     final = summary.get("final", {})
     msg = f"{cfg.output_dir}: stage {cfg.name!r} at step {summary['steps']}"
     if summary["steps_this_run"]:

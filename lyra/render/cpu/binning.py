@@ -85,13 +85,34 @@ def _bin_serial(rect, order, tiles_w: int, tiles_per_cam: int):
     return starts, ids
 
 
+@njit(cache=True)
+def _order_ties_by_index(order, zs) -> None:
+    """Within every run of equal keys of a sorted row, put the indices in increasing order (in place)."""
+    for c in range(order.shape[0]):
+        n = order.shape[1]
+        i = 0
+        while i < n and np.isfinite(zs[c, i]):  # culled (inf) ones sit at the end, in any order
+            j = i + 1
+            while j < n and zs[c, j] == zs[c, i]:
+                j += 1
+            for a in range(i + 1, j):  # insertion sort: runs are short
+                v = order[c, a]
+                b = a - 1
+                while b >= i and order[c, b] > v:
+                    order[c, b + 1] = order[c, b]
+                    b -= 1
+                order[c, b + 1] = v
+            i = j
+
+
 def depth_order(rec: np.ndarray, rect: np.ndarray) -> np.ndarray:
     """[C, N] int64: per camera, Gaussian indices sorted by (z, index); culled ones last."""
     z = np.where(rect[..., 1] > rect[..., 0], rec[..., R_Z], np.inf)
-    order = np.argsort(z, axis=1)  # numpy's SIMD sort, not stable: only ties need the stable one
+    order = np.argsort(z, axis=1)  # numpy's SIMD sort, not stable: equal depths are fixed up below
     zs = np.take_along_axis(z, order, axis=1)
-    if ((zs[:, 1:] == zs[:, :-1]) & np.isfinite(zs[:, 1:])).any():
-        order = np.argsort(z, axis=1, kind="stable")
+    tie = (zs[:, 1:] == zs[:, :-1]) & np.isfinite(zs[:, 1:])
+    if tie.any():
+        _order_ties_by_index(order, zs)
     return order
 
 

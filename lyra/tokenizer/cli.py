@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     t.add_argument("--batch-size", type=int, default=4)
     t.add_argument("--frames", type=int, default=17, help="frames per training clip (1 + 8k)")
     t.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"), help="training crop size")
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, default=1.5e-3)
     t.add_argument("--kl-weight", type=float, default=1e-4)
     t.add_argument("--ssim-weight", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)

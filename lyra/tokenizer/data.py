@@ -308,10 +308,15 @@ class TrainClips:
             x = x.flip(0)  # time reversal
         return x.contiguous()
 
+    def refresh_one(self) -> None:
+        """Replace one random pool clip by a newly rendered one."""
+        if self.pool:
+            self.pool[int(self.rng.integers(len(self.pool)))] = self._new_clip()
+
     def batch(self, batch_size: int) -> Tensor:
         out = torch.stack([self.clip() for _ in range(batch_size)]).permute(0, 2, 1, 3, 4) * 2 - 1
         for _ in range(self.refresh):
-            self.pool[int(self.rng.integers(len(self.pool)))] = self._new_clip()
+            self.refresh_one()
         return out
 
 

@@ -18,6 +18,7 @@ plain ``conv2d``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -149,6 +150,9 @@ class CausalEncoder(nn.Module):
         self.stage2 = _stage(cfg.enc_blocks[2], c1, k)
         self.norm_out = RMSNorm(c1)
         self.conv_out = nn.Conv2d(c1, 2 * cfg.latent_channels, 3, padding=1)
+        with torch.no_grad():  # start with a nearly deterministic posterior (std ~ 0.05): fast early training
+            self.conv_out.weight[cfg.latent_channels :] *= 0.1
+            self.conv_out.bias[cfg.latent_channels :].fill_(-6.0)
 
     def forward(self, video: Tensor) -> tuple[Tensor, Tensor]:
         B, _, T, _, _ = video.shape
@@ -259,6 +263,10 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
         tmp_w, tmp_c = d / (WEIGHTS_NAME + ".tmp"), d / (CONFIG_NAME + ".tmp")
         save_file(state, str(tmp_w), metadata={"format": "pt", "lyra_class": "CausalVideoVAE"})
         tmp_c.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        for tmp in (tmp_w, tmp_c):  # safetensors may create 0600 files; use the usual umask-based mode
+            os.chmod(tmp, 0o666 & ~umask)
         tmp_w.replace(d / WEIGHTS_NAME)
         tmp_c.replace(d / CONFIG_NAME)
         return d

@@ -36,7 +36,7 @@ class TrainConfig:
     height: int = 32  # training crops (cut from 64x112 clips); the model is fully convolutional
     width: int = 32
     batch_size: int = 4
-    lr: float = 1e-3
+    lr: float = 1.5e-3
     min_lr_ratio: float = 0.05
     warmup_steps: int = 100
     weight_decay: float = 0.0
@@ -53,6 +53,7 @@ class TrainConfig:
     model: CausalVAEConfig = field(default_factory=CausalVAEConfig)
     stats_clips: int = 24  # clips of 1 + 8 (stats_frames - 1) frames used for latent statistics
     pool_size: int = 64  # rendered clips kept in memory; crops are cut from them
+    refresh_every: int = 2  # steps between replacing one pool clip by a newly rendered one
     source_size: tuple[int, int] = (64, 112)  # size at which pool clips are rendered
 
     def to_dict(self) -> dict:
@@ -124,7 +125,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     model = CausalVideoVAE(cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     data = TrainClips(cfg.frames, cfg.height, cfg.width, cfg.mix, seed=cfg.seed, source_size=cfg.source_size,
-                      pool_size=cfg.pool_size)
+                      pool_size=cfg.pool_size, refresh=0)
     step, spent = 0, 0.0
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -161,6 +162,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, progress_frac)
         video = data.batch(cfg.batch_size)
+        if step % cfg.refresh_every == 0:
+            data.refresh_one()
         loss, parts = vae_loss(model, video, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -23,17 +23,22 @@ def test_shipped_weights_load_and_card() -> None:
     assert "lyra tokenizer train" in (d / "README.md").read_text()
 
 
-def test_shipped_weights_reconstruct_a_procedural_clip() -> None:
-    tok = load_tokenizer("pocket")
-    seed = EVAL_SEED_BASE + 1
-    clip = world_clip(seed, 17, 64, 112) if world_available() else texture_clip(seed, 17, 64, 112)
+def _psnr_of(tok, clip: torch.Tensor) -> tuple[float, torch.Tensor]:
     x = clip.permute(1, 0, 2, 3)[None] * 2 - 1
     with torch.no_grad():
         z = tok.encode(x)
         y = tok.decode(z)
-    assert z.shape == (1, 16, 3, 8, 14)
     rec = ((y[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)
-    assert float(psnr(rec, clip)) > 20.0
-    # normalised latents are roughly unit-scale / sigma_data
-    n = tok.normalize_latents(z)
+    return float(psnr(rec, clip)), z
+
+
+def test_shipped_weights_reconstruct_a_procedural_clip() -> None:
+    tok = load_tokenizer("pocket")
+    p, z = _psnr_of(tok, texture_clip(EVAL_SEED_BASE, 17, 64, 112))  # held-out seed (28.7 dB when shipped)
+    assert z.shape == (1, 16, 3, 8, 14)
+    assert p > 20.0
+    n = tok.normalize_latents(z)  # normalised latents are roughly unit-scale * sigma_data
     assert 0.05 < float(n.std()) < 5.0
+    if world_available():  # mean over 4 held-out worlds (23.5 dB when shipped; the generator may evolve)
+        ps = [_psnr_of(tok, world_clip(EVAL_SEED_BASE + i, 17, 64, 112))[0] for i in range(4)]
+        assert sum(ps) / len(ps) > 20.0

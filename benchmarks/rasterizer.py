@@ -3,7 +3,8 @@
 Six random scenes (4k, 16k, 64k Gaussians x 128^2, 256^2; means x, y ~ U(-1.2, 1.2), z ~ U(2, 5),
 log-scales ~ U(ln .01, ln .05), opacity ~ U(.1, .9), random quats and colours, one camera at the
 identity with fx = fy = W, cx = W/2, cy = H/2). For each: median forward and forward+backward
-time of both backends (numba compilation excluded by a warm-up), their ratios, the geometric
+time of the cpu backend and of the torch reference (numba compilation excluded by a warm-up),
+the reference both at torch's thread count and single-threaded, the ratios, their geometric
 means, and the peak RSS of one 64k @ 256^2 forward+backward per backend (each in a fresh
 subprocess). Usage::
 
@@ -190,31 +191,48 @@ def main() -> None:
         f"torch matmul {torch.get_num_threads()}-thread/1-thread time {ratio_start:.2f}")
     warm, warm_cam = scene(64, 32)
     fwd_bwd(rasterize_cpu, warm, warm_cam, opts)  # numba compilation (or cache load)
-    header = f"{'scene':>12} | {'cpu fwd':>9} {'torch fwd':>10} {'x':>6} | {'cpu f+b':>9} {'torch f+b':>10} {'x':>6}"
-    say(header)
-    say("-" * len(header))
+    n_threads = torch.get_num_threads()
+    # the reference at torch's thread count and, as a second baseline, single-threaded: on small
+    # shared machines its many small ops can run several times faster on one thread
+    baselines = [("torch", n_threads)] + ([("torch1", 1)] if n_threads > 1 else [])
+    head = f"{'scene':>10} | {'':>5} {'cpu':>8}"
+    for _, t in baselines:
+        head += f" | {f'torch {t}t':>10} {'x':>7}"
+    say(head)
+    say("-" * len(head))
     rows = []
     for n, size in cfg["sizes"]:
         params, cam = scene(n, size)
         cf, cb = measure(rasterize_cpu, params, cam, opts, cfg["reps_cpu"])
-        rf, rb = measure(rasterize_reference, params, cam, opts, cfg["reps_ref"])
-        row = dict(n=n, size=size, cpu_fwd_ms=cf * 1e3, torch_fwd_ms=rf * 1e3, cpu_fwdbwd_ms=cb * 1e3,
-                   torch_fwdbwd_ms=rb * 1e3, speedup_fwd=rf / cf, speedup_fwdbwd=rb / cb)
+        row = dict(n=n, size=size, cpu_fwd_ms=cf * 1e3, cpu_fwdbwd_ms=cb * 1e3)
+        for name, t in baselines:
+            torch.set_num_threads(t)
+            rf, rb = measure(rasterize_reference, params, cam, opts, cfg["reps_ref"])
+            row.update({f"{name}_fwd_ms": rf * 1e3, f"{name}_fwdbwd_ms": rb * 1e3,
+                        f"speedup_{name}_fwd": rf / cf, f"speedup_{name}_fwdbwd": rb / cb})
+        torch.set_num_threads(n_threads)
         rows.append(row)
-        say(f"{f'{n // 1024}k@{size}^2':>12} | {cf * 1e3:8.1f}ms {rf * 1e3:9.1f}ms {rf / cf:5.1f}x | "
-            f"{cb * 1e3:8.1f}ms {rb * 1e3:9.1f}ms {rb / cb:5.1f}x")
-    gm_f = math.exp(statistics.fmean(math.log(r["speedup_fwd"]) for r in rows))
-    gm_b = math.exp(statistics.fmean(math.log(r["speedup_fwdbwd"]) for r in rows))
-    say("-" * len(header))
-    say(f"{'geomean':>12} | {'':>9} {'':>10} {gm_f:5.1f}x | {'':>9} {'':>10} {gm_b:5.1f}x   "
-        f"(min f+b {min(r['speedup_fwdbwd'] for r in rows):.1f}x)")
+        for kind, key in (("fwd", "fwd"), ("f+b", "fwdbwd")):
+            line = f"{f'{n // 1024}k@{size}^2' if kind == 'fwd' else '':>10} | {kind:>5} {row[f'cpu_{key}_ms']:6.1f}ms"
+            for name, _ in baselines:
+                line += f" | {row[f'{name}_{key}_ms']:8.1f}ms {row[f'speedup_{name}_{key}']:6.1f}x"
+            say(line)
+    say("-" * len(head))
+    summary = {}
+    for name, t in baselines:
+        for key in ("fwd", "fwdbwd"):
+            ratios = [r[f"speedup_{name}_{key}"] for r in rows]
+            summary[f"geomean_{name}_{key}"] = math.exp(statistics.fmean(math.log(x) for x in ratios))
+            summary[f"min_{name}_{key}"] = min(ratios)
+        say(f"vs torch {t} thread(s): geomean speed-up forward {summary[f'geomean_{name}_fwd']:.1f}x, "
+            f"forward+backward {summary[f'geomean_{name}_fwdbwd']:.1f}x "
+            f"(min {summary[f'min_{name}_fwdbwd']:.1f}x)")
     healthy_end, ratio_end = torch_threads_healthy() if torch.get_num_threads() > 1 else (True, 1.0)
     say(f"torch matmul {torch.get_num_threads()}-thread/1-thread time at the end: {ratio_end:.2f}"
         + ("" if healthy_end else "  (WARNING: torch threads degraded during the run; torch timings unreliable)"))
-    result = dict(mode=args.mode, quick=args.quick, scenes=rows, geomean_fwd=gm_f, geomean_fwdbwd=gm_b,
-                  min_fwdbwd=min(r["speedup_fwdbwd"] for r in rows), torch_threads=torch.get_num_threads(),
-                  loadavg=os.getloadavg()[0], torch_thread_ratio_start=ratio_start,
-                  torch_thread_ratio_end=ratio_end)
+    result = dict(mode=args.mode, quick=args.quick, scenes=rows, **summary, torch_threads=n_threads,
+                  numba_threads=__import__("numba").get_num_threads(), loadavg=os.getloadavg()[0],
+                  torch_thread_ratio_start=ratio_start, torch_thread_ratio_end=ratio_end)
     if not args.no_mem:
         n, size = cfg["mem"]
         mem = {b: peak_rss_child(b, n, size, args.mode) for b in BACKENDS}

@@ -67,7 +67,7 @@ def plot_losses(rows: list[dict[str, float]], path: str | os.PathLike) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed: no loss plot (pip install matplotlib)"
-    terms = [k for k in rows[-1] if k not in ("step", "lr", "grad_norm", "s_per_step", "stage_step", "views")]
+    terms = [k for k in rows[-1] if k not in ("step", "lr", "grad_norm", "s_per_step", "views", "psnr")]
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in rows]
     for k in terms:
@@ -77,7 +77,11 @@ def plot_losses(rows: list[dict[str, float]], path: str | os.PathLike) -> str:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+    if any("psnr" in r for r in rows):  # training PSNR (dB) on a second axis
+        ax2 = ax.twinx()
+        ax2.plot(steps, [r.get("psnr", float("nan")) for r in rows], color="0.4", lw=1, ls="--")
+        ax2.set_ylabel("train PSNR (dB), dashed")
     fig.tight_layout()
     tmp = Path(str(path) + ".tmp.png")
     fig.savefig(tmp, dpi=100)

@@ -45,14 +45,6 @@ TINY = CausalVAEConfig(channels=(8, 16), enc_blocks=(1, 1, 1), dec_blocks=(1, 1,
 H, W, T = 32, 48, 9
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _cli(module, argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="lyra")
     module.add_parser(p.add_subparsers(dest="command"))

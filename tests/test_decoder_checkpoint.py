@@ -6,15 +6,6 @@ import torch
 from lyra.decoder import CheckpointError, DecoderConfig, LyraDecoder, load_official_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and steadier on a shared box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**kw) -> DecoderConfig:
     base = dict(width=32, depth=2, block_pattern="1M1T", mamba_d_state=8, mamba_headdim=8, mamba_chunk_size=8,
                 attn_heads=2)

@@ -18,15 +18,6 @@ from lyra.render.sh import SH_C1
 H, W = 24, 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and steadier on a shared box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _gaussians(n: int = 60, seed: int = 0, sh_degree: int | None = None, dtype=torch.float32) -> Gaussians:
     g = torch.Generator().manual_seed(seed)
     means = (torch.rand(n, 3, generator=g, dtype=dtype) - 0.5) * 1.2

@@ -16,15 +16,6 @@ from lyra.render.reference import rasterize_reference
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and steadier on a shared box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _cams(C: int, H: int, W: int, dtype=F64, f: float = 40.0):
     w2c = torch.eye(4, dtype=dtype).repeat(C, 1, 1)
     for c in range(1, C):  # small sideways shifts and a slight yaw

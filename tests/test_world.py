@@ -25,15 +25,6 @@ from lyra.world import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and steadier on a shared box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def identity_camera(h: int = 33, w: int = 33, f: float = 30.0) -> Cameras:
     """Identity camera with the principal point at the image centre (odd sizes: a pixel centre on the axis)."""
     return Cameras(torch.eye(4), intrinsics_matrix(f, f, w / 2, h / 2), h, w)

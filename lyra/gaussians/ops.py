@@ -167,7 +167,7 @@ def merge(sets: Sequence[Gaussians]) -> Gaussians:
 
 # ---------------------------------------------------------------------------------------------- SH rotation
 
-_C1 = 0.4886025119029199
+SH_C1 = 0.4886025119029199
 _C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
 _C3 = (
     -0.5900435899266435,
@@ -181,11 +181,13 @@ _C3 = (
 
 
 def sh_basis(dirs: Tensor, degree: int) -> Tensor:
-    """The 3DGS real SH basis (with its signs, as in its ``eval_sh``) at unit directions [M, 3] -> [M, K]."""
+    """The 3DGS real SH basis (with its signs, as in its ``eval_sh``): unit dirs [..., 3] -> [..., (degree+1)^2]."""
+    if not 0 <= degree <= 3:
+        raise ValueError(f"SH degree must be 0..3, got {degree}")
     x, y, z = dirs.unbind(-1)
     out = [torch.full_like(x, SH_C0)]
     if degree >= 1:
-        out += [-_C1 * y, _C1 * z, -_C1 * x]
+        out += [-SH_C1 * y, SH_C1 * z, -SH_C1 * x]
     if degree >= 2:
         xx, yy, zz = x * x, y * y, z * z
         out += [

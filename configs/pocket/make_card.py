@@ -69,7 +69,8 @@ Split: key hash, 10 % test ({ev['num_scenes']} held-out scenes evaluated).
 |---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Total training time {total / 60:.1f} min (steps only; start-up and checkpoints add a little).
+Total training time {total / 60:.1f} min (steps only; start-up and checkpoints add a little). Loss curves:
+`losses_stage1.png`, `losses_stage2.png`, `losses_stage3.png` (training PSNR dashed, right axis).
 Stage 1: V = 1, 4 targets rendered at 32×56, lr 5e-4 (100 warm-up steps). Stage 2: V uniform in 1..6, 2 targets per
 trajectory at 64×112 (exponential frame selection), lr 3e-4. Stage 3: 80 % opacity pruning, opacity weight 0.1, lr 1e-4.
 AdamW (β 0.9/0.999, weight decay 0.01), gradient clipping 1.0, batch 1, float32. Loss: MSE + 0.5·(1−SSIM)/2 +

@@ -14,11 +14,23 @@ class CLIError(Exception):
 
 
 def _register(subparsers: argparse._SubParsersAction) -> None:
-    from lyra.cli import data_cmd, demo_cmd, export_cmd, generate_cmd, info, render_cmd, sdg_cmd, view_cmd, world_cmd
+    from lyra.cli import (
+        data_cmd,
+        demo_cmd,
+        eval_cmd,
+        export_cmd,
+        generate_cmd,
+        info,
+        render_cmd,
+        sdg_cmd,
+        train_cmd,
+        view_cmd,
+        world_cmd,
+    )
     from lyra.tokenizer import cli as tokenizer_cmd
 
-    for mod in (info, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd, sdg_cmd, data_cmd, generate_cmd,
-                demo_cmd):
+    for mod in (info, demo_cmd, generate_cmd, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd,
+                sdg_cmd, data_cmd, train_cmd, eval_cmd):
         mod.add_parser(subparsers)
 
 

@@ -137,6 +137,16 @@ def test_missing_shipped_decoder_says_to_give_one() -> None:
         load_decoder("shipped")
 
 
+@pytest.mark.skipif(not (shipped_decoder_dir() / "model.safetensors").is_file(), reason="no shipped decoder yet")
+def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("skimage")
+    out = tmp_path / "lyra_demo"
+    assert main(["demo", "--out", str(out), "--orbit-frames", "4", "--quiet"]) == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["gaussians"] == {"decoded": 6 * 17 * 8 * 14, "kept": int(6 * 17 * 8 * 14 * 0.2), "prune_ratio": 0.8}
+    assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 17 + 4
+
+
 def test_demo_world_reports_metrics(models, tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
     rc = main(["demo", "--world", *tiny_args(models, out)])

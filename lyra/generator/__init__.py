@@ -10,10 +10,14 @@ from lyra.generator.base import (
     register_generator,
     teacher_roundtrip,
 )
+from lyra.generator.cache import CacheGenerator
+from lyra.generator.gen3c import Gen3CGenerator
 from lyra.generator.oracle import OracleGenerator
 
 __all__ = [
     "GENERATORS",
+    "CacheGenerator",
+    "Gen3CGenerator",
     "Generator",
     "GeneratorError",
     "OracleGenerator",

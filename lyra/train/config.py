@@ -7,10 +7,7 @@ method §13.18). A stage resumes from the newest checkpoint in its own ``output_
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from lyra.train.losses import LossWeights
+from lyra.utils.typed import from_plain
 
 
 class ConfigError(ValueError):
@@ -230,66 +228,4 @@ class TrainConfig:
 
 def _build(cls: type, d: Any, where: str) -> Any:
     """Instantiate dataclass ``cls`` from a mapping, recursively; unknown keys and wrong types raise ConfigError."""
-    if not isinstance(d, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(d).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join((where + '.' if where else '') + k for k in unknown)} "
-                          f"(known: {', '.join(sorted(names))})")
-    kw = {}
-    for k, v in d.items():
-        kw[k] = _coerce(hints[k], v, f"{where}.{k}" if where else k)
-    return cls(**kw)
-
-
-def _coerce(tp: Any, v: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, v, where)
-    if origin in (typing.Union, types.UnionType):
-        if v is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(a, v, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {v!r}")
-    if origin is Literal:
-        if v not in args:
-            raise ConfigError(f"{where}: {v!r} is not one of {', '.join(map(repr, args))}")
-        return v
-    if origin is list:
-        if not isinstance(v, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {v!r}")
-        return [_coerce(args[0], x, f"{where}[{i}]") for i, x in enumerate(v)] if args else list(v)
-    if origin is dict:
-        if not isinstance(v, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {v!r}")
-        return dict(v)
-    if tp is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise ConfigError(f"{where}: expected a number, got {v!r}")
-        try:
-            return float(v)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: expected a number, got {v!r}") from exc
-    if tp is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{where}: expected an integer, got {v!r}")
-        return v
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise ConfigError(f"{where}: expected true/false, got {v!r}")
-        return v
-    if tp is str:
-        if not isinstance(v, str):
-            raise ConfigError(f"{where}: expected a string, got {v!r}")
-        return v
-    return v
+    return from_plain(cls, d, where, ConfigError)

@@ -12,17 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import types
-import typing
 from collections.abc import Iterator, Sequence
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from lyra.cameras import Cameras
+from lyra.utils.typed import from_plain
 from lyra.world.primitives import (
     PRIMITIVE_TYPES,
     Box,
@@ -568,70 +567,8 @@ def _to_plain(obj: Any) -> Any:
     return obj
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check and convert a JSON value to the annotated type ``tp`` (floats, ints, tuples, dataclasses)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise WorldError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise WorldError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp in (bool, str):
-        if not isinstance(value, tp):
-            raise WorldError(f"{where}: expected {tp.__name__}, got {value!r}")
-        return value
-    if origin is Literal:
-        if value not in args:
-            raise WorldError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except WorldError as e:
-                errors.append(str(e))
-        raise WorldError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of the allowed types")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise WorldError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise WorldError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
-    if isinstance(tp, type) and is_dataclass(tp):
-        return _from_plain(tp, value, where)
-    raise WorldError(f"{where}: cannot read a value of type {tp}")
-
-
 def _from_plain(cls: type, data: Any, where: str) -> Any:
     """Build dataclass ``cls`` from a plain dict, checking fields; raises WorldError."""
-    if not isinstance(data, dict):
-        raise WorldError(f"{where}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise WorldError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
-    kwargs = {}
-    for f in fields(cls):
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise WorldError(f"{where}: missing field {f.name!r}")
-            continue
-        kwargs[f.name] = _coerce(data[f.name], hints[f.name], f"{where}.{f.name}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise WorldError(f"{where}: {e}") from e
+    return from_plain(cls, data, where, WorldError)
+
 

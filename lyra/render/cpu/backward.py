@@ -18,8 +18,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from lyra.render.cpu.forward import ALPHA_MAX, ALPHA_MIN, classic_row_start, row_span
-from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_GEO, R_MX, R_MY, R_O, R_P, R_Z
+from lyra.render.cpu.forward import ALPHA_MAX, ALPHA_MIN, classic_row_start, record_geometry, row_span
+from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_MX, R_MY, R_O, R_P, R_Z
 
 
 @njit(cache=True)
@@ -73,20 +73,8 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
         o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
         p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
-        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = xm0 = xm1 = xm2 = 0.0
-        ca = cb = cc = 0.0
-        if eval3d:
-            m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-            m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
-            m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
-            g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
-            # go x (M r) is linear in r: go x (M col0) per unit of rx, go x (row part) per row
-            xm0 = g1 * m20 - g2 * m10
-            xm1 = g2 * m00 - g0 * m20
-            xm2 = g0 * m10 - g1 * m00
-        else:
-            ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-        k_step = math.exp(-ca)
+        (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
+         ca, cb, cc, k_step) = record_geometry(r, eval3d)
         e_next = q = 0.0
         # per-Gaussian sums over this tile's pixels, in registers
         a_c0 = a_c1 = a_c2 = a_o = a_z = 0.0

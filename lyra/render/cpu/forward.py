@@ -23,6 +23,29 @@ ROW_MARGIN = 1e-3  # pixels; widens each row interval (a superset is always safe
 
 
 @njit(cache=True, inline="always")
+def record_geometry(r, eval3d: bool):
+    """The mode-specific part of a projected record, decoded identically by the forward and backward kernels.
+
+    eval3d: M (3x3, row-major), go (3) and go x (M column 0) (3); classic: the conic (a, b, c) and
+    exp(-a), the per-column step of exp(-sigma) along a row. Unused entries are 0.
+    """
+    m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = xm0 = xm1 = xm2 = 0.0
+    ca = cb = cc = 0.0
+    if eval3d:
+        m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+        m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
+        m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
+        g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
+        # go x (M r) is linear in r: go x (M col0) per unit of rx, go x (row part) per row
+        xm0 = g1 * m20 - g2 * m10
+        xm1 = g2 * m00 - g0 * m20
+        xm2 = g0 * m10 - g1 * m00
+    else:
+        ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
+    return m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2, ca, cb, cc, math.exp(-ca)
+
+
+@njit(cache=True, inline="always")
 def row_span(p00: float, p01: float, p02: float, p11: float, p12: float, p22: float, yc: float,
              lo: int, hi: int):
     """Pixel columns [lo', hi') of row centre yc inside the culling conic, clipped to [lo, hi)."""
@@ -93,20 +116,8 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
         o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
         p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
-        m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = xm0 = xm1 = xm2 = 0.0
-        ca = cb = cc = 0.0
-        if eval3d:
-            m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-            m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
-            m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
-            g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
-            # go x (M r) is linear in r: go x (M col0) per unit of rx, go x (row part) per row
-            xm0 = g1 * m20 - g2 * m10
-            xm1 = g2 * m00 - g0 * m20
-            xm2 = g0 * m10 - g1 * m00
-        else:
-            ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-        k_step = math.exp(-ca)
+        (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
+         ca, cb, cc, k_step) = record_geometry(r, eval3d)
         e_next = q = 0.0
         for v in range(gv0, gv1):
             if row_left[v - v0] == 0:

@@ -35,6 +35,9 @@ def collect() -> dict:
         from lyra.render.api import available_backends
 
         info["render_backends"] = available_backends()
+        from lyra.render.cpu import threads
+
+        info["cpu"]["rasterizer_pool"] = threads.describe()
     except ImportError as exc:  # the render package failed to import: say why
         info["render_backends"] = {"error": str(exc)}
     return info
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     print("packages:")
     for k, v in info["packages"].items():
         print(f"  {k:12s} {v}")
-    print(f"cpu: {info['cpu']['cores']} cores, torch threads {info['cpu']['torch_threads']}")
+    print(f"cpu: {info['cpu']['cores']} cores, torch threads {info['cpu']['torch_threads']}"
+          + (f"; cpu rasterizer threads: {info['cpu']['rasterizer_pool']}" if "rasterizer_pool" in info["cpu"] else ""))
     cuda = info["cuda"]
     print(f"cuda: {'available: ' + ', '.join(cuda['devices']) if cuda['available'] else 'not available'}")
     print("render backends:")

@@ -2,7 +2,7 @@
 
 ``rasterize_cpu(means, quats, scales, opacities, colors, w2c, K, width, height, background, opts)``
 returns rgb [C,H,W,3], depth [C,H,W,1], alpha [C,H,W,1] with the semantics of docs/rasterizer.md
-and an analytic backward. Importing this package selects numba's workqueue threading layer
+and an analytic backward. Importing this package picks the thread pool the kernels run on
 (see ``threads.py``) and registers the backend as ``"cpu"``.
 """
 

@@ -10,9 +10,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from lyra.render.cpu import threads
-from lyra.render.cpu.backward import rasterize_backward
+from lyra.render.cpu.backward import rasterize_backward, rasterize_backward_serial
 from lyra.render.cpu.binning import bin_gaussians
-from lyra.render.cpu.forward import rasterize_forward
+from lyra.render.cpu.forward import rasterize_forward, rasterize_forward_serial
 from lyra.render.cpu.project import (
     NF,
     NF_CLASSIC,
@@ -83,7 +83,7 @@ class RasterizeCPU(torch.autograd.Function):
         pbox = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
         geometry = (a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,
                     float(opts.near), float(opts.far), float(opts.eps2d), eval3d)
-        parallel = n_cam * n_gauss >= PARALLEL_MIN_PAIRS
+        parallel = threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS
         if parallel:
             project_forward(*geometry, _chunks(n_gauss), rec, rect, pbox)
         else:
@@ -95,10 +95,9 @@ class RasterizeCPU(torch.autograd.Function):
         t_final = np.empty((n_cam, height, width))
         d_final = np.empty((n_cam, height, width))
         last = np.empty((n_cam, height, width), dtype=np.int64)
-        # forward: several tiles-sets per thread (no per-item buffers), for balance under any scheduler
-        n_work = max(1, min(4 * threads.num_workers(), starts.shape[0] - 1))
-        rasterize_forward(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
-                          eval3d, n_work, rgb, depth, alpha, t_final, d_final, last)
+        composite = rasterize_forward if threads.parallel_allowed() else rasterize_forward_serial
+        composite(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
+                  eval3d, threads.num_workers(), rgb, depth, alpha, t_final, d_final, last)
         ctx.state = dict(
             arrays=(a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
                     t_final, d_final, last),
@@ -119,10 +118,10 @@ class RasterizeCPU(torch.autograd.Function):
         gr = _f64(g_rgb) if g_rgb is not None else np.zeros(shape_rgb)
         gd = _f64(g_depth) if g_depth is not None else np.zeros(shape_1)
         ga = _f64(g_alpha) if g_alpha is not None else np.zeros(shape_1)
-        n_work = max(1, min(threads.num_workers(), starts.shape[0] - 1))
-        gbuf = np.zeros((n_work, n_cam, n_gauss, NG_EVAL3D if eval3d else NG_CLASSIC))
-        rasterize_backward(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
-                           eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
+        gbuf = np.zeros((threads.num_workers(), n_cam, n_gauss, NG_EVAL3D if eval3d else NG_CLASSIC))
+        composite_grad = rasterize_backward if threads.parallel_allowed() else rasterize_backward_serial
+        composite_grad(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
+                       eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
         g_means = np.zeros((n_gauss, 3))
         g_quats = np.zeros((n_gauss, 4))
         g_scales = np.zeros((n_gauss, 3))
@@ -130,7 +129,7 @@ class RasterizeCPU(torch.autograd.Function):
         g_colors = np.zeros((n_cam, n_gauss, 3))
         geometry = (a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d)
         grads = (g_means, g_quats, g_scales, g_opac, g_colors)
-        if n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
+        if threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
             project_backward(*geometry, _chunks(n_gauss), rect, gbuf, *grads)
         else:
             project_backward_serial(*geometry, rect, gbuf, *grads)

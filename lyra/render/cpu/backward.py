@@ -4,8 +4,8 @@ From the stored final transmittance T_f and the entry index of the last composit
 pixel, each tile walks its list backwards, recovers T before every Gaussian by division
 (T_i = T_{i+1} / (1 - alpha_i)) and keeps the suffix sum S = sum_{j>i} (g . f_j) alpha_j T_j + g_T T_f,
 so memory is O(pixels + Gaussians), independent of the number of tile-Gaussian intersections.
-Per-Gaussian gradients are summed over the tile's pixels and added to the work item's own buffer
-``gbuf[w]`` (no races); project.py reduces the buffers.
+Per-Gaussian gradients are summed over the tile's pixels and added to the thread's own buffer
+``gbuf[w]`` (no races); project.py reduces the buffers. Tiles are claimed dynamically as in forward.py.
 
 Gradient buffer layout per (camera, Gaussian): 0..2 colour, 3 opacity, 4 z (depth channel), then
 classic: 5 mx, 6 my, 7 a, 8 b, 9 c; eval3d: 5..13 M (row-major), 14..16 go.
@@ -18,8 +18,16 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from lyra.render.cpu.forward import ALPHA_MAX, ALPHA_MIN, classic_row_start, record_geometry, row_span
+from lyra.render.cpu.forward import (
+    ALPHA_MAX,
+    ALPHA_MIN,
+    classic_row_start,
+    heavy_first,
+    record_geometry,
+    row_span,
+)
 from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_MX, R_MY, R_O, R_P, R_Z
+from lyra.render.cpu.threads import fetch_add
 
 
 @njit(cache=True)
@@ -228,29 +236,49 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                 gn[G_GEO + 4] += 0.5 * s_yy
 
 
+@njit(cache=True)
+def _backward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                     tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha, t_final, d_final, last,
+                     gb) -> None:
+    """Back-propagate tiles ``order[fetch_add(counter)]`` into gb [C,N,NG] until none is left."""
+    npix = tile * tile
+    tl = np.empty(npix)
+    sacc = np.empty(npix)
+    grgb = np.empty(3 * npix)
+    gdn = np.empty(npix)
+    lastl = np.empty(npix, dtype=np.int64)
+    rxs = np.empty(tile)
+    row_last = np.empty(tile, dtype=np.int64)
+    while True:
+        i = fetch_add(counter, 1)
+        if i >= order.shape[0]:
+            return
+        _backward_tile(order[i], rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+                       tiles_w * tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gb,
+                       tl, sacc, grgb, gdn, lastl, rxs, row_last)
+
+
 @njit(parallel=True, cache=True)
 def rasterize_backward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                        tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha,
                        t_final, d_final, last, gbuf) -> None:
-    """Accumulate image-space gradients of every Gaussian into gbuf [n_work, C, N, NG].
+    """Accumulate image-space gradients of every Gaussian into gbuf [n_work, C, N, NG] (one buffer per thread).
 
     g_rgb [C,H,W,3], g_depth [C,H,W,1], g_alpha [C,H,W,1]: gradients of the outputs;
     t_final, d_final, last: saved by rasterize_forward. gbuf must be zero on entry.
     """
-    tiles_per_cam = tiles_w * tiles_h
-    n_tiles = starts.shape[0] - 1
-    n_work = gbuf.shape[0]
-    npix = tile * tile
-    for w in prange(n_work):
-        tl = np.empty(npix)
-        sacc = np.empty(npix)
-        grgb = np.empty(3 * npix)
-        gdn = np.empty(npix)
-        lastl = np.empty(npix, dtype=np.int64)
-        rxs = np.empty(tile)
-        row_last = np.empty(tile, dtype=np.int64)
-        gb = gbuf[w]
-        for t in range(w, n_tiles, n_work):
-            _backward_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
-                           tiles_per_cam, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gb,
-                           tl, sacc, grgb, gdn, lastl, rxs, row_last)
+    order = heavy_first(starts)
+    counter = np.zeros(1, dtype=np.int64)
+    for w in prange(gbuf.shape[0]):
+        _backward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+                         tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gbuf[w])
+
+
+@njit(cache=True)
+def rasterize_backward_serial(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                              tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha,
+                              t_final, d_final, last, gbuf) -> None:
+    """rasterize_backward on the calling thread, into gbuf[0]."""
+    _backward_worker(np.zeros(1, dtype=np.int64), heavy_first(starts), rec, colors, pbox, starts, ids, Ks, bg,
+                     width, height, tile, tiles_w, tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final,
+                     last, gbuf[0])

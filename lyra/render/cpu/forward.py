@@ -1,8 +1,9 @@
 """Tile rasterizer forward pass (numba): front-to-back alpha compositing per pixel, gsplat rules.
 
 Per pixel the tile keeps T (stored negated once the pixel is done), the colour and depth sums and
-the entry index of the last composited Gaussian. Each work item owns the tiles ``w, w + n_work,
-...`` (cyclic, for load balance whatever numba's scheduler does). Inside a tile a Gaussian is
+the entry index of the last composited Gaussian. Threads claim tiles one at a time through an
+atomic counter, longest lists first (dynamic scheduling: a thread slowed down by anything else on
+its core does not hold the others back). Inside a tile a Gaussian is
 evaluated only on the pixels of its culling conic (``project.py``): per row, the interval where
 alpha can reach 1/255; every other pixel provably has alpha < 1/255 and would be skipped anyway.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from lyra.render.cpu.project import R_GEO, R_MX, R_MY, R_O, R_P, R_Z
+from lyra.render.cpu.threads import fetch_add
 
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.999
@@ -77,6 +79,12 @@ def classic_row_start(ca: float, cb: float, cc: float, mx: float, dy: float, u: 
     dx = mx - (u + 0.5)
     sig = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
     return math.exp(-sig), math.exp(cb * dy - ca * (0.5 - dx))
+
+
+@njit(cache=True)
+def heavy_first(starts):
+    """Tile indices by decreasing list length (the longest first balances dynamic scheduling)."""
+    return np.argsort(starts[:-1] - starts[1:], kind="mergesort")
 
 
 @njit(cache=True)
@@ -214,11 +222,31 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
             last[c, v, u] = lastl[li]
 
 
+@njit(cache=True)
+def _forward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                    tiles_w: int, tiles_h: int, eval3d: bool, rgb, depth, alpha, t_final, d_final, last) -> None:
+    """Render tiles ``order[fetch_add(counter)]`` until none is left (dynamic scheduling)."""
+    npix = tile * tile
+    tl = np.empty(npix)
+    acc = np.empty(3 * npix)
+    dacc = np.empty(npix)
+    lastl = np.empty(npix, dtype=np.int64)
+    rxs = np.empty(tile)
+    row_left = np.empty(tile, dtype=np.int64)
+    while True:
+        i = fetch_add(counter, 1)
+        if i >= order.shape[0]:
+            return
+        _render_tile(order[i], rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+                     tiles_w * tiles_h, eval3d, rgb, depth, alpha, t_final, d_final, last,
+                     tl, acc, dacc, lastl, rxs, row_left)
+
+
 @njit(parallel=True, cache=True)
 def rasterize_forward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                       tiles_w: int, tiles_h: int, eval3d: bool, n_work: int,
                       rgb, depth, alpha, t_final, d_final, last) -> None:
-    """Composite all tiles of all cameras.
+    """Composite all tiles of all cameras on n_work threads.
 
     Args:
         rec [C,N,NF], colors [C,N,3], pbox [C,N,4]: projected Gaussians (project.py); starts, ids: tile
@@ -227,17 +255,17 @@ def rasterize_forward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height
     transmittance t_final [C,H,W], the depth sum d_final [C,H,W] and the entry index of the last
     composited Gaussian last [C,H,W] (-1: none).
     """
-    tiles_per_cam = tiles_w * tiles_h
-    n_tiles = starts.shape[0] - 1
-    npix = tile * tile
-    for w in prange(n_work):
-        tl = np.empty(npix)
-        acc = np.empty(3 * npix)
-        dacc = np.empty(npix)
-        lastl = np.empty(npix, dtype=np.int64)
-        rxs = np.empty(tile)
-        row_left = np.empty(tile, dtype=np.int64)
-        for t in range(w, n_tiles, n_work):
-            _render_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
-                         tiles_per_cam, eval3d, rgb, depth, alpha, t_final, d_final, last,
-                         tl, acc, dacc, lastl, rxs, row_left)
+    order = heavy_first(starts)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_work):
+        _forward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+                        tiles_h, eval3d, rgb, depth, alpha, t_final, d_final, last)
+
+
+@njit(cache=True)
+def rasterize_forward_serial(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+                             tiles_w: int, tiles_h: int, eval3d: bool, n_work: int,
+                             rgb, depth, alpha, t_final, d_final, last) -> None:
+    """rasterize_forward on the calling thread (n_work is ignored)."""
+    _forward_worker(np.zeros(1, dtype=np.int64), heavy_first(starts), rec, colors, pbox, starts, ids, Ks, bg,
+                    width, height, tile, tiles_w, tiles_h, eval3d, rgb, depth, alpha, t_final, d_final, last)

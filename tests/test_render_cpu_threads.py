@@ -1,0 +1,110 @@
+"""The cpu rasterizer's thread pool: torch's OpenMP runtime shared, forked children, the atomic counter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numba import njit, prange
+
+from lyra.render.cpu import threads
+
+# A fresh process: which pool runs the kernels depends on what was loaded before lyra's first parallel region.
+SCENE = """
+import os, sys, math, torch
+import lyra
+from lyra.render.cpu import rasterize_cpu, threads
+from lyra.render.options import RenderOptions
+g = torch.Generator().manual_seed(0)
+n = 20000
+params = [torch.cat([torch.rand(n, 2, generator=g) * 2.4 - 1.2, torch.rand(n, 1, generator=g) * 3 + 2], 1),
+          torch.randn(n, 4, generator=g), torch.rand(n, 3, generator=g) * 0.04 + 0.01,
+          torch.rand(n, generator=g) * 0.8 + 0.1, torch.rand(1, n, 3, generator=g)]
+K = torch.tensor([[64.0, 0, 32], [0, 64, 32], [0, 0, 1]])[None]
+def render():
+    ps = [p.clone().requires_grad_(True) for p in params]
+    rgb, depth, alpha = rasterize_cpu(*ps, torch.eye(4)[None], K, 64, 64, torch.zeros(3), RenderOptions())
+    (rgb.sum() + depth.sum() + alpha.sum()).backward()
+    return torch.cat([rgb.flatten(), ps[0].grad.flatten(), ps[2].grad.flatten()])
+def n_threads():
+    return len(os.listdir("/proc/self/task"))
+"""
+
+
+def _run(body: str, **env: str) -> str:
+    out = subprocess.run([sys.executable, "-c", SCENE + textwrap.dedent(body)], capture_output=True, text=True,
+                         timeout=120, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2", **env})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+linux_torch_gomp = pytest.mark.skipif(not sys.platform.startswith("linux") or threads.torch_libgomp() is None,
+                                      reason="torch does not ship GNU OpenMP here")
+
+
+@linux_torch_gomp
+def test_kernels_run_on_torchs_openmp_threads() -> None:
+    """With torch's pool shared, the process has fewer threads than with numba's own workqueue pool."""
+    body = """
+        torch.set_num_threads(2)
+        x = torch.randn(512, 512); (x @ x).sum()
+        render()
+        print(threads.shares_torch_openmp(), __import__("numba").threading_layer(), n_threads())
+    """
+    shared, layer, n_shared = _run(body).split()
+    assert (shared, layer) == ("True", "omp")
+    own, layer, n_own = _run(body, NUMBA_THREADING_LAYER="workqueue").split()
+    assert (own, layer) == ("False", "workqueue")
+    assert int(n_shared) <= int(n_own) - 2  # numba's two workers are torch's threads
+
+
+def test_user_choice_of_threading_layer_wins() -> None:
+    out = subprocess.run([sys.executable, "-c", "import lyra.render.cpu as c, numba; "
+                          "print(c.threads.shares_torch_openmp(), numba.config.THREADING_LAYER)"],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "NUMBA_THREADING_LAYER": "workqueue"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "workqueue"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_forked_child_renders_on_its_own_thread() -> None:
+    """GNU OpenMP is not fork-safe: a forked child must fall back to the serial kernels and agree."""
+    out = _run("""
+        parent = render()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            torch.set_num_threads(1)  # as torch.utils.data does in its workers: torch's own pool is not fork-safe
+            ok = threads.parallel_allowed() is False or not threads.shares_torch_openmp()
+            child = render()
+            os.write(w, b"%d %g" % (ok, (child - parent).abs().max().item()))
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print(status, os.read(r, 100).decode())
+    """)
+    status, ok, diff = out.split()
+    assert status == "0" and ok == "1"
+    assert float(diff) < 1e-5
+
+
+@njit(parallel=True)
+def _claim_all(counter, n: int, n_work: int):
+    seen = np.zeros(n, dtype=np.int64)
+    for _ in prange(n_work):
+        while True:
+            i = threads.fetch_add(counter, 1)
+            if i >= n:
+                break
+            seen[i] += 1
+    return seen
+
+
+def test_fetch_add_hands_out_every_index_once() -> None:
+    counter = np.zeros(1, dtype=np.int64)
+    seen = _claim_all(counter, 50000, 8)
+    assert (seen == 1).all()
+    assert counter[0] == 50000 + 8  # each work item's last claim overshoots by one

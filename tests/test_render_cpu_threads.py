@@ -108,3 +108,50 @@ def test_fetch_add_hands_out_every_index_once() -> None:
     seen = _claim_all(counter, 50000, 8)
     assert (seen == 1).all()
     assert counter[0] == 50000 + 8  # each work item's last claim overshoots by one
+
+
+def test_workspace_recycles_only_free_buffers() -> None:
+    from lyra.render.cpu import workspace
+
+    workspace.clear()
+    a = workspace.empty("t", (10, 3))
+    a[:] = 1.0
+    addr = a.__array_interface__["data"][0]
+    view = a[2:]  # a view keeps the buffer busy after a is gone
+    del a
+    b = workspace.zeros("t", (10, 3))
+    assert b.__array_interface__["data"][0] != addr  # a new buffer: the old one is still viewed
+    assert (view == 1.0).all() and (b == 0).all()
+    del view
+    c = workspace.empty("t", (4, 5), np.int32)  # the first buffer is free again, and large enough
+    assert c.__array_interface__["data"][0] == addr and c.shape == (4, 5) and c.dtype == np.int32
+    big = workspace.empty("t", (1000,))  # nothing free is large enough: a new buffer
+    assert big.shape == (1000,) and big.__array_interface__["data"][0] not in (addr,)
+    held = [workspace.empty("u", (3,)) for _ in range(workspace.MAX_PER_KEY + 2)]  # beyond the cap: plain arrays
+    assert len({h.__array_interface__["data"][0] for h in held}) == len(held)
+    assert len(workspace._pool()["u"]) == workspace.MAX_PER_KEY
+    workspace.clear()
+
+
+def test_outputs_survive_the_next_call() -> None:
+    """Tensors returned by one call must not be overwritten by the next (their buffers are in use)."""
+    import torch
+
+    from lyra.render.cpu import rasterize_cpu
+    from lyra.render.options import RenderOptions
+
+    g = torch.Generator().manual_seed(1)
+    n = 300
+    params = [torch.cat([torch.rand(n, 2, generator=g) - 0.5, torch.rand(n, 1, generator=g) + 2], 1),
+              torch.randn(n, 4, generator=g), torch.rand(n, 3, generator=g) * 0.05 + 0.01,
+              torch.rand(n, generator=g) * 0.8 + 0.1]
+    K = torch.tensor([[32.0, 0, 16], [0, 32, 16], [0, 0, 1]])[None]
+    outs = []
+    for colour in (0.3, 1.0):
+        ps = [p.clone().requires_grad_(True) for p in params] + [torch.full((1, n, 3), colour, requires_grad=True)]
+        rgb, _, _ = rasterize_cpu(*ps, torch.eye(4)[None], K, 32, 32, torch.zeros(3), RenderOptions())
+        rgb.sum().backward()
+        outs.append((rgb, ps[0].grad, ps[4].grad))
+    assert outs[0][0].max() <= 0.3 < 0.5 < outs[1][0].max()  # grey Gaussians, then white ones
+    assert outs[0][1].abs().max() > 0 and not torch.equal(outs[0][1], outs[1][1])
+    assert torch.equal(outs[0][2], outs[1][2])  # d rgb.sum / d colour does not depend on the colour

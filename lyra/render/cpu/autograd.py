@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lyra.render.cpu import threads
+from lyra.render.cpu import threads, workspace
 from lyra.render.cpu.backward import rasterize_backward, rasterize_backward_serial
 from lyra.render.cpu.binning import bin_gaussians
 from lyra.render.cpu.forward import rasterize_forward, rasterize_forward_serial
@@ -28,18 +28,28 @@ from lyra.render.options import RenderOptions
 _NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16}
 
 
-def _f64(t: Tensor) -> np.ndarray:
-    """A C-contiguous float64 numpy copy/view of t (numpy converts single-threaded: no OpenMP barrier)."""
+def _f64(t: Tensor, key: str) -> np.ndarray:
+    """t as a C-contiguous float64 array: t's own memory when it already is one, else a workspace copy
+    (numpy converts single-threaded: no OpenMP barrier)."""
     t = t.detach().cpu()
     if t.dtype not in _NUMPY_DTYPES:  # e.g. bfloat16, which numpy lacks
         t = t.to(torch.float64)
-    return np.ascontiguousarray(t.numpy(), dtype=np.float64)
+    a = t.numpy()
+    if a.dtype == np.float64 and a.flags.c_contiguous:
+        return a
+    out = workspace.empty(key, a.shape)
+    np.copyto(out, a)
+    return out
 
 
-def _torch(a: np.ndarray, dtype: torch.dtype) -> Tensor:
-    """float64 array -> tensor of dtype, converted by numpy where it can (see _f64)."""
+def _torch(a: np.ndarray, dtype: torch.dtype, key: str) -> Tensor:
+    """float64 array -> tensor of dtype (a workspace copy where the dtype differs; see _f64)."""
+    if dtype == torch.float64:
+        return torch.from_numpy(a)
     if dtype in _NUMPY_DTYPES:
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=_NUMPY_DTYPES[dtype]))
+        out = workspace.empty(key, a.shape, _NUMPY_DTYPES[dtype])
+        np.copyto(out, a)
+        return torch.from_numpy(out)
     return torch.from_numpy(a).to(dtype)
 
 
@@ -76,11 +86,12 @@ class RasterizeCPU(torch.autograd.Function):
         tile = int(opts.tile_size)
         tiles_w, tiles_h = (width + tile - 1) // tile, (height + tile - 1) // tile
         eval3d = opts.mode == "eval3d"
-        a_means, a_quats, a_scales, a_opac = _f64(means), _f64(quats), _f64(scales), _f64(opacities)
-        a_colors, a_w2c, a_K, a_bg = _f64(colors), _f64(w2c), _f64(K), _f64(background)
-        rec = np.empty((n_cam, n_gauss, NF if eval3d else NF_CLASSIC))
-        rect = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
-        pbox = np.empty((n_cam, n_gauss, 4), dtype=np.int32)
+        a_means, a_quats, a_scales = _f64(means, "means"), _f64(quats, "quats"), _f64(scales, "scales")
+        a_opac, a_colors = _f64(opacities, "opacities"), _f64(colors, "colors")
+        a_w2c, a_K, a_bg = _f64(w2c, "w2c"), _f64(K, "K"), _f64(background, "background")
+        rec = workspace.empty("rec", (n_cam, n_gauss, NF if eval3d else NF_CLASSIC))
+        rect = workspace.empty("rect", (n_cam, n_gauss, 4), np.int32)
+        pbox = workspace.empty("pbox", (n_cam, n_gauss, 4), np.int32)
         geometry = (a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,
                     float(opts.near), float(opts.far), float(opts.eps2d), eval3d)
         parallel = threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS
@@ -89,12 +100,12 @@ class RasterizeCPU(torch.autograd.Function):
         else:
             project_forward_serial(*geometry, rec, rect, pbox)
         starts, ids = bin_gaussians(rec, rect, tiles_w, tiles_h, parallel)
-        rgb = np.empty((n_cam, height, width, 3))
-        depth = np.empty((n_cam, height, width, 1))
-        alpha = np.empty((n_cam, height, width, 1))
-        t_final = np.empty((n_cam, height, width))
-        d_final = np.empty((n_cam, height, width))
-        last = np.empty((n_cam, height, width), dtype=np.int64)
+        rgb = workspace.empty("rgb", (n_cam, height, width, 3))
+        depth = workspace.empty("depth", (n_cam, height, width, 1))
+        alpha = workspace.empty("alpha", (n_cam, height, width, 1))
+        t_final = workspace.empty("t_final", (n_cam, height, width))
+        d_final = workspace.empty("d_final", (n_cam, height, width))
+        last = workspace.empty("last", (n_cam, height, width), np.int64)
         composite = rasterize_forward if threads.parallel_allowed() else rasterize_forward_serial
         composite(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
                   eval3d, threads.num_workers(), rgb, depth, alpha, t_final, d_final, last)
@@ -105,7 +116,7 @@ class RasterizeCPU(torch.autograd.Function):
             dtypes=(means.dtype, quats.dtype, scales.dtype, opacities.dtype, colors.dtype),
         )
         dtype = means.dtype
-        return _torch(rgb, dtype), _torch(depth, dtype), _torch(alpha, dtype)
+        return _torch(rgb, dtype, "out_rgb"), _torch(depth, dtype, "out_depth"), _torch(alpha, dtype, "out_alpha")
 
     @staticmethod
     @once_differentiable
@@ -115,18 +126,18 @@ class RasterizeCPU(torch.autograd.Function):
         width, height, tile, tiles_w, tiles_h, eval3d, eps2d = ctx.state["sizes"]
         n_cam, n_gauss = rec.shape[0], rec.shape[1]
         shape_rgb, shape_1 = (n_cam, height, width, 3), (n_cam, height, width, 1)
-        gr = _f64(g_rgb) if g_rgb is not None else np.zeros(shape_rgb)
-        gd = _f64(g_depth) if g_depth is not None else np.zeros(shape_1)
-        ga = _f64(g_alpha) if g_alpha is not None else np.zeros(shape_1)
-        gbuf = np.zeros((threads.num_workers(), n_cam, n_gauss, NG_EVAL3D if eval3d else NG_CLASSIC))
+        gr = _f64(g_rgb, "g_rgb") if g_rgb is not None else workspace.zeros("g_rgb", shape_rgb)
+        gd = _f64(g_depth, "g_depth") if g_depth is not None else workspace.zeros("g_depth", shape_1)
+        ga = _f64(g_alpha, "g_alpha") if g_alpha is not None else workspace.zeros("g_alpha", shape_1)
+        gbuf = workspace.zeros("gbuf", (threads.num_workers(), n_cam, n_gauss, NG_EVAL3D if eval3d else NG_CLASSIC))
         composite_grad = rasterize_backward if threads.parallel_allowed() else rasterize_backward_serial
         composite_grad(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
                        eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
-        g_means = np.zeros((n_gauss, 3))
-        g_quats = np.zeros((n_gauss, 4))
-        g_scales = np.zeros((n_gauss, 3))
-        g_opac = np.zeros(n_gauss)
-        g_colors = np.zeros((n_cam, n_gauss, 3))
+        g_means = workspace.zeros("g_means", (n_gauss, 3))
+        g_quats = workspace.zeros("g_quats", (n_gauss, 4))
+        g_scales = workspace.zeros("g_scales", (n_gauss, 3))
+        g_opac = workspace.zeros("g_opac", (n_gauss,))
+        g_colors = workspace.zeros("g_colors", (n_cam, n_gauss, 3))
         geometry = (a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d)
         grads = (g_means, g_quats, g_scales, g_opac, g_colors)
         if threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
@@ -134,8 +145,9 @@ class RasterizeCPU(torch.autograd.Function):
         else:
             project_backward_serial(*geometry, rect, gbuf, *grads)
         out = []
-        for g, need, dt in zip(grads, ctx.needs_input_grad[:5], ctx.state["dtypes"], strict=True):
-            out.append(_torch(g, dt) if need else None)
+        names = ("means", "quats", "scales", "opacities", "colors")
+        for name, g, need, dt in zip(names, grads, ctx.needs_input_grad[:5], ctx.state["dtypes"], strict=True):
+            out.append(_torch(g, dt, f"out_{name}") if need else None)
         return (*out, None, None, None, None, None, None)
 
 

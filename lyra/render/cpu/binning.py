@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from lyra.render.cpu import workspace
 from lyra.render.cpu.project import R_Z
 
 
@@ -136,6 +137,6 @@ def bin_gaussians(rec: np.ndarray, rect: np.ndarray, tiles_w: int, tiles_h: int,
         return _bin_serial(rect, order, tiles_w, tiles_per_cam)
     counts = _count(rect, order, tiles_w, tiles_per_cam, n_work)
     starts, slot = _offsets(counts)
-    ids = np.empty(int(starts[-1]), dtype=np.int32)
+    ids = workspace.empty("ids", (int(starts[-1]),), np.int32)
     _fill(rect, order, tiles_w, tiles_per_cam, slot, ids)
     return starts, ids

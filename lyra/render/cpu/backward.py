@@ -21,6 +21,7 @@ from numba import njit, prange
 from lyra.render.cpu.forward import (
     ALPHA_MAX,
     ALPHA_MIN,
+    classic_block_start,
     classic_row_start,
     heavy_first,
     record_geometry,
@@ -82,8 +83,10 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
         p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
-         ca, cb, cc, k_step) = record_geometry(r, eval3d)
+         ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, eval3d)
         e_next = q = 0.0
+        block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
+            classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)
         # per-Gaussian sums over this tile's pixels, in registers
         a_c0 = a_c1 = a_c2 = a_o = a_z = 0.0
         s_x = s_y = s_xx = s_xy = s_yy = 0.0  # classic: sums of dsig * (dx, dy, dx^2, dx dy, dy^2)
@@ -91,10 +94,15 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
         a_g0 = a_g1 = a_g2 = 0.0  # eval3d: dL/dgo
         touched = False
         for v in range(gv0, gv1):
+            if block:  # exp(-sigma) at (gu0, v) and its per-column factor; advance to the next row
+                e_next, q = e_blk, q_blk
+                e_blk *= r_blk
+                r_blk *= k_c
+                q_blk *= k_b
             if k > row_last[v - v0]:
                 continue
             yc = v + 0.5
-            lo, hi = row_span(p00, p01, p02, p11, p12, p22, yc, gu0, gu1)
+            lo, hi = (gu0, gu1) if block else row_span(p00, p01, p02, p11, p12, p22, yc, gu0, gu1)
             if lo >= hi:
                 continue
             row = (v - v0) * tw - u0
@@ -109,7 +117,8 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
                 xr2 = g0 * h1 - g1 * h0
             else:
                 dy = my - yc
-                e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
+                if not block:
+                    e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
             if eval3d:
                 for u in range(lo, hi):
                     li = row + u

@@ -22,6 +22,7 @@ ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.999
 T_MIN = 1e-4
 ROW_MARGIN = 1e-3  # pixels; widens each row interval (a superset is always safe)
+GRID_SIGMA_MAX = 600.0  # block recurrences only where exp(-sigma) stays far from float64 underflow (~745)
 
 
 @njit(cache=True, inline="always")
@@ -29,10 +30,12 @@ def record_geometry(r, eval3d: bool):
     """The mode-specific part of a projected record, decoded identically by the forward and backward kernels.
 
     eval3d: M (3x3, row-major), go (3) and go x (M column 0) (3); classic: the conic (a, b, c) and
-    exp(-a), the per-column step of exp(-sigma) along a row. Unused entries are 0.
+    the second-difference factors exp(-a), exp(-b), exp(-c) of exp(-sigma) (see classic_block_start).
+    Unused entries are 0.
     """
     m00 = m01 = m02 = m10 = m11 = m12 = m20 = m21 = m22 = g0 = g1 = g2 = xm0 = xm1 = xm2 = 0.0
     ca = cb = cc = 0.0
+    ka = kb = kc = 1.0
     if eval3d:
         m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
         m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
@@ -44,7 +47,8 @@ def record_geometry(r, eval3d: bool):
         xm2 = g0 * m10 - g1 * m00
     else:
         ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-    return m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2, ca, cb, cc, math.exp(-ca)
+        ka, kb, kc = math.exp(-ca), math.exp(-cb), math.exp(-cc)
+    return m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2, ca, cb, cc, ka, kb, kc
 
 
 @njit(cache=True, inline="always")
@@ -79,6 +83,27 @@ def classic_row_start(ca: float, cb: float, cc: float, mx: float, dy: float, u: 
     dx = mx - (u + 0.5)
     sig = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
     return math.exp(-sig), math.exp(cb * dy - ca * (0.5 - dx))
+
+
+@njit(cache=True, inline="always")
+def classic_block_start(ca: float, cb: float, cc: float, mx: float, my: float, u0: int, u1: int, v0: int, v1: int):
+    """Seeds of the classic-mode recurrences over the pixel block [u0, u1) x [v0, v1).
+
+    sigma is quadratic in (u, v), so with E_v = exp(-sigma(u0, v)): E_{v+1} = E_v R_v and
+    R_{v+1} = R_v exp(-c); the row's per-column factor (classic_row_start) at u0 is Q_v, with
+    Q_{v+1} = Q_v exp(-b). No exp per row, no row interval: the alpha threshold does the culling.
+    Returns (ok, E, Q, R) at v0; ok is False where sigma at a block corner exceeds GRID_SIGMA_MAX
+    (then the caller works row by row).
+    """
+    dx0, dy0 = mx - (u0 + 0.5), my - (v0 + 0.5)
+    dx1, dy1 = dx0 - (u1 - 1 - u0), dy0 - (v1 - 1 - v0)
+    s00 = 0.5 * (ca * dx0 * dx0 + cc * dy0 * dy0) + cb * dx0 * dy0
+    s10 = 0.5 * (ca * dx1 * dx1 + cc * dy0 * dy0) + cb * dx1 * dy0
+    s01 = 0.5 * (ca * dx0 * dx0 + cc * dy1 * dy1) + cb * dx0 * dy1
+    s11 = 0.5 * (ca * dx1 * dx1 + cc * dy1 * dy1) + cb * dx1 * dy1
+    if max(max(s00, s10), max(s01, s11)) > GRID_SIGMA_MAX:  # sigma is convex: its maximum is at a corner
+        return False, 0.0, 0.0, 0.0
+    return True, math.exp(-s00), math.exp(cb * dy0 - ca * (0.5 - dx0)), math.exp(cb * dx0 - cc * (0.5 - dy0))
 
 
 @njit(cache=True)
@@ -125,13 +150,20 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
         p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
-         ca, cb, cc, k_step) = record_geometry(r, eval3d)
+         ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, eval3d)
         e_next = q = 0.0
+        block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
+            classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)
         for v in range(gv0, gv1):
+            if block:  # exp(-sigma) at (gu0, v) and its per-column factor; advance to the next row
+                e_next, q = e_blk, q_blk
+                e_blk *= r_blk
+                r_blk *= k_c
+                q_blk *= k_b
             if row_left[v - v0] == 0:
                 continue
             yc = v + 0.5
-            lo, hi = row_span(p00, p01, p02, p11, p12, p22, yc, gu0, gu1)
+            lo, hi = (gu0, gu1) if block else row_span(p00, p01, p02, p11, p12, p22, yc, gu0, gu1)
             if lo >= hi:
                 continue
             row = (v - v0) * tw - u0
@@ -146,7 +178,8 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
                 xr2 = g0 * h1 - g1 * h0
             else:
                 dy = my - yc
-                e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
+                if not block:
+                    e_next, q = classic_row_start(ca, cb, cc, mx, dy, lo)
             if eval3d:
                 for u in range(lo, hi):
                     li = row + u

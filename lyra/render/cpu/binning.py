@@ -87,33 +87,55 @@ def _bin_serial(rect, order, tiles_w: int, tiles_per_cam: int):
 
 
 @njit(cache=True)
-def _order_ties_by_index(order, zs) -> None:
-    """Within every run of equal keys of a sorted row, put the indices in increasing order (in place)."""
-    for c in range(order.shape[0]):
-        n = order.shape[1]
-        i = 0
-        while i < n and np.isfinite(zs[c, i]):  # culled (inf) ones sit at the end, in any order
-            j = i + 1
-            while j < n and zs[c, j] == zs[c, i]:
-                j += 1
-            for a in range(i + 1, j):  # insertion sort: runs are short
-                v = order[c, a]
-                b = a - 1
-                while b >= i and order[c, b] > v:
-                    order[c, b + 1] = order[c, b]
-                    b -= 1
-                order[c, b + 1] = v
-            i = j
+def _radix_order(keys, out) -> None:
+    """out[c] = the stable ascending order of keys[c] (uint64): LSD radix sort, 8-bit digits.
+
+    Passes whose digit is the same for every key (e.g. the sign and exponent bits of depths) are skipped.
+    """
+    n = keys.shape[1]
+    counts = np.empty(256, dtype=np.int64)
+    idx_b = np.empty(n, dtype=np.int64)
+    key_a = np.empty(n, dtype=np.uint64)
+    key_b = np.empty(n, dtype=np.uint64)
+    mask = np.uint64(255)
+    for c in range(keys.shape[0]):
+        idx_a = out[c]
+        for i in range(n):
+            idx_a[i] = i
+            key_a[i] = keys[c, i]
+        src_i, src_k, dst_i, dst_k = idx_a, key_a, idx_b, key_b
+        for p in range(8):
+            shift = np.uint64(8 * p)
+            counts[:] = 0
+            for i in range(n):
+                counts[(src_k[i] >> shift) & mask] += 1
+            if counts.max() == n:
+                continue
+            total = 0
+            for d in range(256):
+                cnt = counts[d]
+                counts[d] = total
+                total += cnt
+            for i in range(n):
+                d = (src_k[i] >> shift) & mask
+                j = counts[d]
+                counts[d] = j + 1
+                dst_i[j] = src_i[i]
+                dst_k[j] = src_k[i]
+            src_i, src_k, dst_i, dst_k = dst_i, dst_k, src_i, src_k
+        if src_i is not idx_a:
+            idx_a[:] = src_i
 
 
 def depth_order(rec: np.ndarray, rect: np.ndarray) -> np.ndarray:
-    """[C, N] int64: per camera, Gaussian indices sorted by (z, index); culled ones last."""
+    """[C, N] int64: per camera, Gaussian indices sorted by (z, index); culled ones last.
+
+    Depths of projected Gaussians are > near > 0, so their float64 bit patterns sort like the values
+    (culled ones get +inf); a stable radix sort of the bits keeps equal depths in index order.
+    """
     z = np.where(rect[..., 1] > rect[..., 0], rec[..., R_Z], np.inf)
-    order = np.argsort(z, axis=1)  # numpy's SIMD sort, not stable: equal depths are fixed up below
-    zs = np.take_along_axis(z, order, axis=1)
-    tie = (zs[:, 1:] == zs[:, :-1]) & np.isfinite(zs[:, 1:])
-    if tie.any():
-        _order_ties_by_index(order, zs)
+    order = workspace.empty("order", z.shape, np.int64)
+    _radix_order(np.ascontiguousarray(z).view(np.uint64), order)
     return order
 
 

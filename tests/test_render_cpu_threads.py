@@ -130,7 +130,11 @@ def test_workspace_recycles_only_free_buffers() -> None:
     held = [workspace.empty("u", (3,)) for _ in range(workspace.MAX_PER_KEY + 2)]  # beyond the cap: plain arrays
     assert len({h.__array_interface__["data"][0] for h in held}) == len(held)
     assert len(workspace._pool()["u"]) == workspace.MAX_PER_KEY
+    huge = workspace.empty("v", (workspace.MAX_BYTES // 8,))  # over the byte cap: not kept
+    assert huge.size == workspace.MAX_BYTES // 8 and "v" not in workspace._pool() or not workspace._pool()["v"]
+    del huge
     workspace.clear()
+    assert workspace.pooled_bytes() == 0
 
 
 def test_outputs_survive_the_next_call() -> None:

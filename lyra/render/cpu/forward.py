@@ -47,7 +47,7 @@ def record_geometry(r, eval3d: bool):
         xm2 = g0 * m10 - g1 * m00
     else:
         ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-        ka, kb, kc = math.exp(-ca), math.exp(-cb), math.exp(-cc)
+        ka, kb, kc = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
     return m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2, ca, cb, cc, ka, kb, kc
 
 

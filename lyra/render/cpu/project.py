@@ -10,7 +10,8 @@ Record layout (float64; classic records may be allocated with NF_CLASSIC fields)
     0 mx, 1 my: 2D mean (pixels); 2 z: camera-space depth; 3 o: opacity; 4 L = ln(255 o);
     5..10 culling conic P00 P01 P02 P11 P12 P22 over homogeneous pixel centres w = (x, y, 1):
         alpha >= 1/255 only where w^T P w <= 0;
-    classic: 11 a, 12 b, 13 c (conic = inverse 2D covariance);
+    classic: 11 a, 12 b, 13 c (conic = inverse 2D covariance), 14..16 exp(-a), exp(-b), exp(-c)
+        (the second-difference factors of the kernels' exp recurrences);
     eval3d: 11..19 M (3x3 row-major, camera space -> Gaussian frame), 20..22 go = -M p.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 NF = 23
-NF_CLASSIC = 14  # classic records stop after the conic
+NF_CLASSIC = 17  # classic records stop after the conic and its exp factors
 R_MX, R_MY, R_Z, R_O, R_L, R_P, R_GEO = 0, 1, 2, 3, 4, 5, 11
 
 ALPHA_MIN = 1.0 / 255.0
@@ -148,6 +149,9 @@ def _project_one(means, quats, scales, opacities, w2c, Ks, n: int, c: int, width
         r[R_GEO] = ca
         r[R_GEO + 1] = cb
         r[R_GEO + 2] = cc
+        r[R_GEO + 3] = math.exp(-ca)
+        r[R_GEO + 4] = math.exp(-cb)
+        r[R_GEO + 5] = math.exp(-cc)
         # sigma - L <= 0 with sigma = 0.5 a (x-mx)^2 + b (x-mx)(y-my) + 0.5 c (y-my)^2
         p00, p01, p11 = 0.5 * ca, 0.5 * cb, 0.5 * cc
         p02 = -0.5 * (ca * mx + cb * my)

@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 MAX_PER_KEY = 4  # buffers kept per call site and thread; beyond that plain allocations
+MAX_BYTES = 1 << 30  # bytes kept per thread: a one-off huge render does not pin its memory for good
 _FREE_REFS = 3  # sys.getrefcount of a buffer held only by its list (+ loop variable + argument)
 
 _local = threading.local()
@@ -47,9 +48,10 @@ def empty(key: str, shape: tuple[int, ...], dtype: np.dtype | type = np.float64)
             bufs.pop(i)  # free but too small: replaced below
             break
     if chosen is None:
-        if len(bufs) >= MAX_PER_KEY:
+        size = nbytes + nbytes // 8  # some head-room for slightly larger calls
+        if len(bufs) >= MAX_PER_KEY or pooled_bytes() + size > MAX_BYTES:
             return np.empty(shape, dtype)
-        chosen = np.empty(nbytes + nbytes // 8, np.uint8)  # some head-room for slightly larger calls
+        chosen = np.empty(size, np.uint8)
         bufs.append(chosen)
     return chosen[:nbytes].view(dtype)[:count].reshape(shape)
 
@@ -59,6 +61,11 @@ def zeros(key: str, shape: tuple[int, ...], dtype: np.dtype | type = np.float64)
     out = empty(key, shape, dtype)
     out.fill(0)
     return out
+
+
+def pooled_bytes() -> int:
+    """Bytes of all buffers this thread keeps (free or in use)."""
+    return sum(b.nbytes for bufs in _pool().values() for b in bufs)
 
 
 def clear() -> None:

@@ -53,7 +53,7 @@ def _torch(a: np.ndarray, dtype: torch.dtype, key: str) -> Tensor:
     return torch.from_numpy(a).to(dtype)
 
 
-PARALLEL_MIN_PAIRS = 16384  # below this many (camera, Gaussian) pairs, per-Gaussian kernels run serially
+PARALLEL_MIN_PAIRS = 2048  # below this many (camera, Gaussian) pairs, per-Gaussian kernels run serially
 
 
 def _chunks(n: int) -> int:

@@ -70,6 +70,8 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
     if kmax < 0:
         return
     fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+    n_gauss, nf = rec.shape[1], rec.shape[2]
+    r = rec.reshape(rec.size)
     for u in range(u0, u1):
         rxs[u - u0] = (u + 0.5 - cx) / fx
     for k in range(kmax, starts[t] - 1, -1):
@@ -78,12 +80,13 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
         gv0, gv1 = max(v0, pbox[c, n, 2]), min(v1, pbox[c, n, 3])
         if gu0 >= gu1 or gv0 >= gv1:
             continue
-        r = rec[c, n]
-        o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
-        p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
+        b = (c * n_gauss + n) * nf  # record of (c, n) in the flat array: no per-entry array view
+        o, z, mx, my = r[b + R_O], r[b + R_Z], r[b + R_MX], r[b + R_MY]
+        p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
+        p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
-         ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, eval3d)
+         ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, b, eval3d)
         e_next = q = 0.0
         block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
             classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)

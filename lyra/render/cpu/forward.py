@@ -26,8 +26,9 @@ GRID_SIGMA_MAX = 600.0  # block recurrences only where exp(-sigma) stays far fro
 
 
 @njit(cache=True, inline="always")
-def record_geometry(r, eval3d: bool):
-    """The mode-specific part of a projected record, decoded identically by the forward and backward kernels.
+def record_geometry(r, b: int, eval3d: bool):
+    """The mode-specific part of the projected record at r[b:] (r: the flat record array), decoded identically
+    by the forward and backward kernels.
 
     eval3d: M (3x3, row-major), go (3) and go x (M column 0) (3); classic: the conic (a, b, c) and
     the second-difference factors exp(-a), exp(-b), exp(-c) of exp(-sigma) (see classic_block_start).
@@ -37,17 +38,17 @@ def record_geometry(r, eval3d: bool):
     ca = cb = cc = 0.0
     ka = kb = kc = 1.0
     if eval3d:
-        m00, m01, m02 = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-        m10, m11, m12 = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
-        m20, m21, m22 = r[R_GEO + 6], r[R_GEO + 7], r[R_GEO + 8]
-        g0, g1, g2 = r[R_GEO + 9], r[R_GEO + 10], r[R_GEO + 11]
+        m00, m01, m02 = r[b + R_GEO], r[b + R_GEO + 1], r[b + R_GEO + 2]
+        m10, m11, m12 = r[b + R_GEO + 3], r[b + R_GEO + 4], r[b + R_GEO + 5]
+        m20, m21, m22 = r[b + R_GEO + 6], r[b + R_GEO + 7], r[b + R_GEO + 8]
+        g0, g1, g2 = r[b + R_GEO + 9], r[b + R_GEO + 10], r[b + R_GEO + 11]
         # go x (M r) is linear in r: go x (M col0) per unit of rx, go x (row part) per row
         xm0 = g1 * m20 - g2 * m10
         xm1 = g2 * m00 - g0 * m20
         xm2 = g0 * m10 - g1 * m00
     else:
-        ca, cb, cc = r[R_GEO], r[R_GEO + 1], r[R_GEO + 2]
-        ka, kb, kc = r[R_GEO + 3], r[R_GEO + 4], r[R_GEO + 5]
+        ca, cb, cc = r[b + R_GEO], r[b + R_GEO + 1], r[b + R_GEO + 2]
+        ka, kb, kc = r[b + R_GEO + 3], r[b + R_GEO + 4], r[b + R_GEO + 5]
     return m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2, ca, cb, cc, ka, kb, kc
 
 
@@ -134,6 +135,8 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
     for i in range(v1 - v0):
         row_left[i] = tw
     fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+    n_gauss, nf = rec.shape[1], rec.shape[2]
+    r = rec.reshape(rec.size)
     for u in range(u0, u1):
         rxs[u - u0] = (u + 0.5 - cx) / fx
     n_done = 0
@@ -145,12 +148,13 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
         gv0, gv1 = max(v0, pbox[c, n, 2]), min(v1, pbox[c, n, 3])
         if gu0 >= gu1 or gv0 >= gv1:
             continue
-        r = rec[c, n]
-        o, z, mx, my = r[R_O], r[R_Z], r[R_MX], r[R_MY]
-        p00, p01, p02, p11, p12, p22 = r[R_P], r[R_P + 1], r[R_P + 2], r[R_P + 3], r[R_P + 4], r[R_P + 5]
+        b = (c * n_gauss + n) * nf  # record of (c, n) in the flat array: no per-entry array view
+        o, z, mx, my = r[b + R_O], r[b + R_Z], r[b + R_MX], r[b + R_MY]
+        p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
+        p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
-         ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, eval3d)
+         ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, b, eval3d)
         e_next = q = 0.0
         block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
             classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)

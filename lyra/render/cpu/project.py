@@ -63,176 +63,210 @@ def rot_vjp(q, nrm: float, g):
     return ((gw - w * dot) / nrm, (gx - x * dot) / nrm, (gy - y * dot) / nrm, (gz - z * dot) / nrm)
 
 
+@njit(cache=True, inline="always")
+def camera_covariance(w00, w01, w02, w10, w11, w12, w20, w21, w22, rot, s0: float, s1: float, s2: float):
+    """Upper triangle (00, 01, 02, 11, 12, 22) of Sc = A A^T, A = W R diag(s) (W: world-to-camera rotation)."""
+    r00, r01, r02, r10, r11, r12, r20, r21, r22 = rot
+    a00 = (w00 * r00 + w01 * r10 + w02 * r20) * s0
+    a01 = (w00 * r01 + w01 * r11 + w02 * r21) * s1
+    a02 = (w00 * r02 + w01 * r12 + w02 * r22) * s2
+    a10 = (w10 * r00 + w11 * r10 + w12 * r20) * s0
+    a11 = (w10 * r01 + w11 * r11 + w12 * r21) * s1
+    a12 = (w10 * r02 + w11 * r12 + w12 * r22) * s2
+    a20 = (w20 * r00 + w21 * r10 + w22 * r20) * s0
+    a21 = (w20 * r01 + w21 * r11 + w22 * r21) * s1
+    a22 = (w20 * r02 + w21 * r12 + w22 * r22) * s2
+    return (a00 * a00 + a01 * a01 + a02 * a02, a00 * a10 + a01 * a11 + a02 * a12, a00 * a20 + a01 * a21 + a02 * a22,
+            a10 * a10 + a11 * a11 + a12 * a12, a10 * a20 + a11 * a21 + a12 * a22, a20 * a20 + a21 * a21 + a22 * a22)
+
+
+@njit(cache=True, inline="always")
+def gaussian_frame(w00, w01, w02, w10, w11, w12, w20, w21, w22, rot, s0: float, s1: float, s2: float):
+    """M = diag(1/s) R^T W (camera space -> the Gaussian's unit frame), row-major 9-tuple."""
+    r00, r01, r02, r10, r11, r12, r20, r21, r22 = rot
+    i0, i1, i2 = 1.0 / s0, 1.0 / s1, 1.0 / s2
+    return (i0 * (r00 * w00 + r10 * w10 + r20 * w20), i0 * (r00 * w01 + r10 * w11 + r20 * w21),
+            i0 * (r00 * w02 + r10 * w12 + r20 * w22),
+            i1 * (r01 * w00 + r11 * w10 + r21 * w20), i1 * (r01 * w01 + r11 * w11 + r21 * w21),
+            i1 * (r01 * w02 + r11 * w12 + r21 * w22),
+            i2 * (r02 * w00 + r12 * w10 + r22 * w20), i2 * (r02 * w01 + r12 * w11 + r22 * w21),
+            i2 * (r02 * w02 + r12 * w12 + r22 * w22))
+
+
 @njit(cache=True)
-def _project_one(means, quats, scales, opacities, w2c, Ks, n: int, c: int, width: int, height: int,
-                 tile: int, near: float, far: float, eps2d: float, eval3d: bool, rec, rect, pbox, scratch) -> None:
-    """Project Gaussian n into camera c (see module docstring); scratch: float64 [>= 18] work space."""
-    rect[c, n, 0] = 0
-    rect[c, n, 1] = 0
-    rect[c, n, 2] = 0
-    rect[c, n, 3] = 0
-    pbox[c, n, 0] = 0
-    pbox[c, n, 1] = 0
-    pbox[c, n, 2] = 0
-    pbox[c, n, 3] = 0
-    mx0, my0, mz0 = means[n, 0], means[n, 1], means[n, 2]
-    px = w2c[c, 0, 0] * mx0 + w2c[c, 0, 1] * my0 + w2c[c, 0, 2] * mz0 + w2c[c, 0, 3]
-    py = w2c[c, 1, 0] * mx0 + w2c[c, 1, 1] * my0 + w2c[c, 1, 2] * mz0 + w2c[c, 1, 3]
-    pz = w2c[c, 2, 0] * mx0 + w2c[c, 2, 1] * my0 + w2c[c, 2, 2] * mz0 + w2c[c, 2, 3]
-    if not (pz > near and pz < far):
-        return
-    o = opacities[n]
-    if not (o >= ALPHA_MIN):
-        return
-    fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
-    rot, _, _ = quat_to_rot(quats[n, 0], quats[n, 1], quats[n, 2], quats[n, 3])
-    s0, s1, s2 = scales[n, 0], scales[n, 1], scales[n, 2]
-    # camera-space covariance: Sc = A A^T with A = R_c R_q diag(s)
-    a = scratch[0:9]
-    for i in range(3):
-        for j in range(3):
-            v = w2c[c, i, 0] * rot[j] + w2c[c, i, 1] * rot[3 + j] + w2c[c, i, 2] * rot[6 + j]
-            a[3 * i + j] = v * (s0 if j == 0 else (s1 if j == 1 else s2))
-    sc00 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
-    sc01 = a[0] * a[3] + a[1] * a[4] + a[2] * a[5]
-    sc02 = a[0] * a[6] + a[1] * a[7] + a[2] * a[8]
-    sc11 = a[3] * a[3] + a[4] * a[4] + a[5] * a[5]
-    sc12 = a[3] * a[6] + a[4] * a[7] + a[5] * a[8]
-    sc22 = a[6] * a[6] + a[7] * a[7] + a[8] * a[8]
-    # EWA Jacobian with gsplat's clamped tx, ty
-    tan_fovx = 0.5 * width / fx
-    tan_fovy = 0.5 * height / fy
-    lim_xp = (width - cx) / fx + 0.3 * tan_fovx
-    lim_xn = cx / fx + 0.3 * tan_fovx
-    lim_yp = (height - cy) / fy + 0.3 * tan_fovy
-    lim_yn = cy / fy + 0.3 * tan_fovy
-    tx = pz * min(lim_xp, max(-lim_xn, px / pz))
-    ty = pz * min(lim_yp, max(-lim_yn, py / pz))
-    j00 = fx / pz
-    j02 = -fx * tx / (pz * pz)
-    j11 = fy / pz
-    j12 = -fy * ty / (pz * pz)
-    # Sigma2 = J Sc J^T (J = [[j00, 0, j02], [0, j11, j12]])
-    s2a = j00 * (j00 * sc00 + j02 * sc02) + j02 * (j00 * sc02 + j02 * sc22) + eps2d
-    s2b = j00 * (j11 * sc01 + j12 * sc02) + j02 * (j11 * sc12 + j12 * sc22)
-    s2c = j11 * (j11 * sc11 + j12 * sc12) + j12 * (j11 * sc12 + j12 * sc22) + eps2d
-    det = s2a * s2c - s2b * s2b
-    if not (det > 0.0):
-        return
-    ca, cb, cc = s2c / det, -s2b / det, s2a / det
-    mx = fx * px / pz + cx
-    my = fy * py / pz + cy
-    L = math.log(o * 255.0)
-    extend = min(EXTEND_MAX, math.sqrt(2.0 * L))
-    rx = math.ceil(extend * math.sqrt(s2a))
-    ry = math.ceil(extend * math.sqrt(s2c))
-    if rx <= 0.0 and ry <= 0.0:
-        return
-    if mx + rx <= 0.0 or mx - rx >= width or my + ry <= 0.0 or my - ry >= height:
-        return
-    tw = (width + tile - 1) // tile
-    th = (height + tile - 1) // tile
-    x0 = min(max(math.floor((mx - rx) / tile), 0), tw)
-    x1 = min(max(math.ceil((mx + rx) / tile), 0), tw)
-    y0 = min(max(math.floor((my - ry) / tile), 0), th)
-    y1 = min(max(math.ceil((my + ry) / tile), 0), th)
-    if x1 <= x0 or y1 <= y0:
-        return
-    r = rec[c, n]
-    r[R_MX] = mx
-    r[R_MY] = my
-    r[R_Z] = pz
-    r[R_O] = o
-    r[R_L] = L
-    Lc = L + CULL_SIGMA_MARGIN
-    if not eval3d:
-        r[R_GEO] = ca
-        r[R_GEO + 1] = cb
-        r[R_GEO + 2] = cc
-        r[R_GEO + 3] = math.exp(-ca)
-        r[R_GEO + 4] = math.exp(-cb)
-        r[R_GEO + 5] = math.exp(-cc)
-        # sigma - L <= 0 with sigma = 0.5 a (x-mx)^2 + b (x-mx)(y-my) + 0.5 c (y-my)^2
-        p00, p01, p11 = 0.5 * ca, 0.5 * cb, 0.5 * cc
-        p02 = -0.5 * (ca * mx + cb * my)
-        p12 = -0.5 * (cb * mx + cc * my)
-        p22 = 0.5 * ca * mx * mx + cb * mx * my + 0.5 * cc * my * my - Lc
-    else:
-        # M = diag(1/s) R_q^T R_c; go = -M p
-        m = scratch[9:18]
-        inv = (1.0 / s0, 1.0 / s1, 1.0 / s2)
-        for k in range(3):
-            for j in range(3):
-                m[3 * k + j] = inv[k] * (rot[k] * w2c[c, 0, j] + rot[3 + k] * w2c[c, 1, j]
-                                         + rot[6 + k] * w2c[c, 2, j])
-        go0 = -(m[0] * px + m[1] * py + m[2] * pz)
-        go1 = -(m[3] * px + m[4] * py + m[5] * pz)
-        go2 = -(m[6] * px + m[7] * py + m[8] * pz)
-        for k in range(9):
-            r[R_GEO + k] = m[k]
-        r[R_GEO + 9] = go0
-        r[R_GEO + 10] = go1
-        r[R_GEO + 11] = go2
-        # ray r: sigma <= L  <=>  r^T Q r <= 0, Q = (|go|^2 - 2L) M^T M - u u^T, u = M^T go
-        gg = go0 * go0 + go1 * go1 + go2 * go2 - 2.0 * Lc
-        u0 = m[0] * go0 + m[3] * go1 + m[6] * go2
-        u1 = m[1] * go0 + m[4] * go1 + m[7] * go2
-        u2 = m[2] * go0 + m[5] * go1 + m[8] * go2
-        q00 = gg * (m[0] * m[0] + m[3] * m[3] + m[6] * m[6]) - u0 * u0
-        q01 = gg * (m[0] * m[1] + m[3] * m[4] + m[6] * m[7]) - u0 * u1
-        q02 = gg * (m[0] * m[2] + m[3] * m[5] + m[6] * m[8]) - u0 * u2
-        q11 = gg * (m[1] * m[1] + m[4] * m[4] + m[7] * m[7]) - u1 * u1
-        q12 = gg * (m[1] * m[2] + m[4] * m[5] + m[7] * m[8]) - u1 * u2
-        q22 = gg * (m[2] * m[2] + m[5] * m[5] + m[8] * m[8]) - u2 * u2
-        # to pixel centres: r = (a0 x + b0, a1 y + b1, 1)
-        a0, b0, a1, b1 = 1.0 / fx, -cx / fx, 1.0 / fy, -cy / fy
-        p00 = q00 * a0 * a0
-        p01 = q01 * a0 * a1
-        p11 = q11 * a1 * a1
-        p02 = a0 * (q00 * b0 + q01 * b1 + q02)
-        p12 = a1 * (q01 * b0 + q11 * b1 + q12)
-        p22 = (q00 * b0 * b0 + 2.0 * q01 * b0 * b1 + 2.0 * q02 * b0 + q11 * b1 * b1 + 2.0 * q12 * b1 + q22)
-    r[R_P] = p00
-    r[R_P + 1] = p01
-    r[R_P + 2] = p02
-    r[R_P + 3] = p11
-    r[R_P + 4] = p12
-    r[R_P + 5] = p22
-    # pixel box: the tile rectangle, shrunk to the bounding box of the culling ellipse when bounded
-    u0p, u1p = x0 * tile, min(x1 * tile, width)
-    v0p, v1p = y0 * tile, min(y1 * tile, height)
-    qa = p01 * p01 - p00 * p11
-    if p00 > 0.0 and p11 > 0.0 and qa < 0.0:
-        qb = p01 * p02 - p00 * p12
-        qc = p02 * p02 - p00 * p22
-        disc = qb * qb - qa * qc
-        qbx = p01 * p12 - p11 * p02
-        qcx = p12 * p12 - p11 * p22
-        discx = qbx * qbx - qa * qcx
-        if not (math.isfinite(disc) and math.isfinite(discx)):
-            pass  # degenerate numbers: keep the tile rectangle
-        elif disc < 0.0 or discx < 0.0:
-            u1p = u0p
-            v1p = v0p
-        else:
-            sd = math.sqrt(disc)
-            ylo = (-qb + sd) / qa  # qa < 0: this is the smaller root
-            yhi = (-qb - sd) / qa
-            sdx = math.sqrt(discx)
-            xlo = (-qbx + sdx) / qa
-            xhi = (-qbx - sdx) / qa
-            v0p = max(v0p, min(v1p, math.ceil(max(ylo - 0.5 - CULL_PIXEL_MARGIN, -1.0))))
-            v1p = min(v1p, max(v0p, math.floor(min(yhi - 0.5 + CULL_PIXEL_MARGIN, 1e9)) + 1))
-            u0p = max(u0p, min(u1p, math.ceil(max(xlo - 0.5 - CULL_PIXEL_MARGIN, -1.0))))
-            u1p = min(u1p, max(u0p, math.floor(min(xhi - 0.5 + CULL_PIXEL_MARGIN, 1e9)) + 1))
-    rect[c, n, 0] = x0
-    rect[c, n, 1] = x1
-    rect[c, n, 2] = y0
-    rect[c, n, 3] = y1
-    pbox[c, n, 0] = u0p
-    pbox[c, n, 1] = u1p
-    pbox[c, n, 2] = v0p
-    pbox[c, n, 3] = v1p
+def _project_range(means, quats, scales, opacities, w2c, Ks, n0: int, n1: int, width: int, height: int, tile: int,
+                   near: float, far: float, eps2d: float, eval3d: bool, rec, rect, pbox) -> None:
+    """Project Gaussians [n0, n1) into every camera (see the module docstring).
+
+    One loop body, no per-Gaussian call and no temporary arrays: an inlined function with early returns
+    or array slices cost numba reference-count traffic that made this 3-10x slower.
+    """
+    n_gauss, nf = rec.shape[1], rec.shape[2]
+    r = rec.reshape(rec.size)
+    inv_tile = 1.0 / tile
+    lims = np.empty((w2c.shape[0], 4))  # gsplat's clamp of x/z, y/z for the EWA Jacobian, per camera
+    for c in range(w2c.shape[0]):
+        fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+        tan_fovx, tan_fovy = 0.5 * width / fx, 0.5 * height / fy
+        lims[c, 0] = (width - cx) / fx + 0.3 * tan_fovx
+        lims[c, 1] = cx / fx + 0.3 * tan_fovx
+        lims[c, 2] = (height - cy) / fy + 0.3 * tan_fovy
+        lims[c, 3] = cy / fy + 0.3 * tan_fovy
+    for n in range(n0, n1):
+        for c in range(w2c.shape[0]):
+            rect[c, n, 0] = 0
+            rect[c, n, 1] = 0
+            rect[c, n, 2] = 0
+            rect[c, n, 3] = 0
+            pbox[c, n, 0] = 0
+            pbox[c, n, 1] = 0
+            pbox[c, n, 2] = 0
+            pbox[c, n, 3] = 0
+            mx0, my0, mz0 = means[n, 0], means[n, 1], means[n, 2]
+            px = w2c[c, 0, 0] * mx0 + w2c[c, 0, 1] * my0 + w2c[c, 0, 2] * mz0 + w2c[c, 0, 3]
+            py = w2c[c, 1, 0] * mx0 + w2c[c, 1, 1] * my0 + w2c[c, 1, 2] * mz0 + w2c[c, 1, 3]
+            pz = w2c[c, 2, 0] * mx0 + w2c[c, 2, 1] * my0 + w2c[c, 2, 2] * mz0 + w2c[c, 2, 3]
+            if not (pz > near and pz < far):
+                continue
+            o = opacities[n]
+            if not (o >= ALPHA_MIN):
+                continue
+            fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+            rot, _, _ = quat_to_rot(quats[n, 0], quats[n, 1], quats[n, 2], quats[n, 3])
+            w00, w01, w02 = w2c[c, 0, 0], w2c[c, 0, 1], w2c[c, 0, 2]
+            w10, w11, w12 = w2c[c, 1, 0], w2c[c, 1, 1], w2c[c, 1, 2]
+            w20, w21, w22 = w2c[c, 2, 0], w2c[c, 2, 1], w2c[c, 2, 2]
+            s0, s1, s2 = scales[n, 0], scales[n, 1], scales[n, 2]
+            # camera-space covariance: Sc = A A^T with A = R_c R_q diag(s)
+            sc00, sc01, sc02, sc11, sc12, sc22 = camera_covariance(w00, w01, w02, w10, w11, w12, w20, w21, w22,
+                                                                   rot, s0, s1, s2)
+            # EWA Jacobian with gsplat's clamped tx, ty
+            lim_xp, lim_xn, lim_yp, lim_yn = lims[c, 0], lims[c, 1], lims[c, 2], lims[c, 3]
+            iz = 1.0 / pz
+            tx = pz * min(lim_xp, max(-lim_xn, px * iz))
+            ty = pz * min(lim_yp, max(-lim_yn, py * iz))
+            j00 = fx * iz
+            j02 = -fx * tx * iz * iz
+            j11 = fy * iz
+            j12 = -fy * ty * iz * iz
+            # Sigma2 = J Sc J^T (J = [[j00, 0, j02], [0, j11, j12]])
+            s2a = j00 * (j00 * sc00 + j02 * sc02) + j02 * (j00 * sc02 + j02 * sc22) + eps2d
+            s2b = j00 * (j11 * sc01 + j12 * sc02) + j02 * (j11 * sc12 + j12 * sc22)
+            s2c = j11 * (j11 * sc11 + j12 * sc12) + j12 * (j11 * sc12 + j12 * sc22) + eps2d
+            det = s2a * s2c - s2b * s2b
+            if not (det > 0.0):
+                continue
+            idet = 1.0 / det
+            ca, cb, cc = s2c * idet, -s2b * idet, s2a * idet
+            mx = fx * px * iz + cx
+            my = fy * py * iz + cy
+            L = math.log(o * 255.0)
+            extend = min(EXTEND_MAX, math.sqrt(2.0 * L))
+            rx = math.ceil(extend * math.sqrt(s2a))
+            ry = math.ceil(extend * math.sqrt(s2c))
+            if rx <= 0.0 and ry <= 0.0:
+                continue
+            if mx + rx <= 0.0 or mx - rx >= width or my + ry <= 0.0 or my - ry >= height:
+                continue
+            tw = (width + tile - 1) // tile
+            th = (height + tile - 1) // tile
+            x0 = min(max(math.floor((mx - rx) * inv_tile), 0), tw)
+            x1 = min(max(math.ceil((mx + rx) * inv_tile), 0), tw)
+            y0 = min(max(math.floor((my - ry) * inv_tile), 0), th)
+            y1 = min(max(math.ceil((my + ry) * inv_tile), 0), th)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            b = (c * n_gauss + n) * nf
+            r[b + R_MX] = mx
+            r[b + R_MY] = my
+            r[b + R_Z] = pz
+            r[b + R_O] = o
+            r[b + R_L] = L
+            Lc = L + CULL_SIGMA_MARGIN
+            if not eval3d:
+                r[b + R_GEO] = ca
+                r[b + R_GEO + 1] = cb
+                r[b + R_GEO + 2] = cc
+                r[b + R_GEO + 3] = math.exp(-ca)
+                r[b + R_GEO + 4] = math.exp(-cb)
+                r[b + R_GEO + 5] = math.exp(-cc)
+                # sigma - L <= 0 with sigma = 0.5 a (x-mx)^2 + b (x-mx)(y-my) + 0.5 c (y-my)^2
+                p00, p01, p11 = 0.5 * ca, 0.5 * cb, 0.5 * cc
+                p02 = -0.5 * (ca * mx + cb * my)
+                p12 = -0.5 * (cb * mx + cc * my)
+                p22 = 0.5 * ca * mx * mx + cb * mx * my + 0.5 * cc * my * my - Lc
+            else:
+                # M = diag(1/s) R_q^T R_c; go = -M p
+                m = gaussian_frame(w00, w01, w02, w10, w11, w12, w20, w21, w22, rot, s0, s1, s2)
+                go0 = -(m[0] * px + m[1] * py + m[2] * pz)
+                go1 = -(m[3] * px + m[4] * py + m[5] * pz)
+                go2 = -(m[6] * px + m[7] * py + m[8] * pz)
+                for k in range(9):
+                    r[b + R_GEO + k] = m[k]
+                r[b + R_GEO + 9] = go0
+                r[b + R_GEO + 10] = go1
+                r[b + R_GEO + 11] = go2
+                # ray r: sigma <= L  <=>  r^T Q r <= 0, Q = (|go|^2 - 2L) M^T M - u u^T, u = M^T go
+                gg = go0 * go0 + go1 * go1 + go2 * go2 - 2.0 * Lc
+                u0 = m[0] * go0 + m[3] * go1 + m[6] * go2
+                u1 = m[1] * go0 + m[4] * go1 + m[7] * go2
+                u2 = m[2] * go0 + m[5] * go1 + m[8] * go2
+                q00 = gg * (m[0] * m[0] + m[3] * m[3] + m[6] * m[6]) - u0 * u0
+                q01 = gg * (m[0] * m[1] + m[3] * m[4] + m[6] * m[7]) - u0 * u1
+                q02 = gg * (m[0] * m[2] + m[3] * m[5] + m[6] * m[8]) - u0 * u2
+                q11 = gg * (m[1] * m[1] + m[4] * m[4] + m[7] * m[7]) - u1 * u1
+                q12 = gg * (m[1] * m[2] + m[4] * m[5] + m[7] * m[8]) - u1 * u2
+                q22 = gg * (m[2] * m[2] + m[5] * m[5] + m[8] * m[8]) - u2 * u2
+                # to pixel centres: r = (a0 x + b0, a1 y + b1, 1)
+                a0, b0, a1, b1 = 1.0 / fx, -cx / fx, 1.0 / fy, -cy / fy
+                p00 = q00 * a0 * a0
+                p01 = q01 * a0 * a1
+                p11 = q11 * a1 * a1
+                p02 = a0 * (q00 * b0 + q01 * b1 + q02)
+                p12 = a1 * (q01 * b0 + q11 * b1 + q12)
+                p22 = (q00 * b0 * b0 + 2.0 * q01 * b0 * b1 + 2.0 * q02 * b0 + q11 * b1 * b1 + 2.0 * q12 * b1 + q22)
+            r[b + R_P] = p00
+            r[b + R_P + 1] = p01
+            r[b + R_P + 2] = p02
+            r[b + R_P + 3] = p11
+            r[b + R_P + 4] = p12
+            r[b + R_P + 5] = p22
+            # pixel box: the tile rectangle, shrunk to the bounding box of the culling ellipse when bounded
+            u0p, u1p = x0 * tile, min(x1 * tile, width)
+            v0p, v1p = y0 * tile, min(y1 * tile, height)
+            qa = p01 * p01 - p00 * p11
+            if p00 > 0.0 and p11 > 0.0 and qa < 0.0:
+                qb = p01 * p02 - p00 * p12
+                qc = p02 * p02 - p00 * p22
+                disc = qb * qb - qa * qc
+                qbx = p01 * p12 - p11 * p02
+                qcx = p12 * p12 - p11 * p22
+                discx = qbx * qbx - qa * qcx
+                if not (math.isfinite(disc) and math.isfinite(discx)):
+                    pass  # degenerate numbers: keep the tile rectangle
+                elif disc < 0.0 or discx < 0.0:
+                    u1p = u0p
+                    v1p = v0p
+                else:
+                    sd = math.sqrt(disc)
+                    iqa = 1.0 / qa
+                    ylo = (-qb + sd) * iqa  # qa < 0: this is the smaller root
+                    yhi = (-qb - sd) * iqa
+                    sdx = math.sqrt(discx)
+                    xlo = (-qbx + sdx) * iqa
+                    xhi = (-qbx - sdx) * iqa
+                    v0p = max(v0p, min(v1p, math.ceil(max(ylo - 0.5 - CULL_PIXEL_MARGIN, -1.0))))
+                    v1p = min(v1p, max(v0p, math.floor(min(yhi - 0.5 + CULL_PIXEL_MARGIN, 1e9)) + 1))
+                    u0p = max(u0p, min(u1p, math.ceil(max(xlo - 0.5 - CULL_PIXEL_MARGIN, -1.0))))
+                    u1p = min(u1p, max(u0p, math.floor(min(xhi - 0.5 + CULL_PIXEL_MARGIN, 1e9)) + 1))
+            rect[c, n, 0] = x0
+            rect[c, n, 1] = x1
+            rect[c, n, 2] = y0
+            rect[c, n, 3] = y1
+            pbox[c, n, 0] = u0p
+            pbox[c, n, 1] = u1p
+            pbox[c, n, 2] = v0p
+            pbox[c, n, 3] = v1p
 
 
 @njit(parallel=True, cache=True)
@@ -243,16 +277,12 @@ def project_forward(means, quats, scales, opacities, w2c, Ks, width: int, height
     n_work: number of work items (contiguous Gaussian chunks), e.g. 4x the thread count.
     """
     n_gauss = means.shape[0]
-    n_cam = w2c.shape[0]
     for w in prange(n_work):
-        scratch = np.empty(32)
-        for n in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
-            for c in range(n_cam):
-                _project_one(means, quats, scales, opacities, w2c, Ks, n, c, width, height, tile,
-                             near, far, eps2d, eval3d, rec, rect, pbox, scratch)
+        _project_range(means, quats, scales, opacities, w2c, Ks, w * n_gauss // n_work, (w + 1) * n_gauss // n_work,
+                       width, height, tile, near, far, eps2d, eval3d, rec, rect, pbox)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _backward_one(means, quats, scales, w2c, Ks, n: int, width: int, height: int, eps2d: float, eval3d: bool,
                   rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch) -> None:
     """Sum the per-worker image-space gradients of Gaussian n and chain them to its 3D parameters."""
@@ -415,6 +445,16 @@ def _backward_one(means, quats, scales, w2c, Ks, n: int, width: int, height: int
     g_opac[n] = go_
 
 
+@njit(cache=True)
+def _backward_range(means, quats, scales, w2c, Ks, n0: int, n1: int, width: int, height: int, eps2d: float,
+                    eval3d: bool, rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors) -> None:
+    """_backward_one for Gaussians [n0, n1), inlined (see _project_range)."""
+    scratch = np.empty(80)
+    for n in range(n0, n1):
+        _backward_one(means, quats, scales, w2c, Ks, n, width, height, eps2d, eval3d,
+                      rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch)
+
+
 @njit(parallel=True, cache=True)
 def project_backward(means, quats, scales, w2c, Ks, width: int, height: int, eps2d: float, eval3d: bool,
                      n_work: int, rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors) -> None:
@@ -425,28 +465,21 @@ def project_backward(means, quats, scales, w2c, Ks, width: int, height: int, eps
     """
     n_gauss = means.shape[0]
     for w in prange(n_work):
-        scratch = np.empty(80)
-        for n in range(w * n_gauss // n_work, (w + 1) * n_gauss // n_work):
-            _backward_one(means, quats, scales, w2c, Ks, n, width, height, eps2d, eval3d,
-                          rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch)
+        _backward_range(means, quats, scales, w2c, Ks, w * n_gauss // n_work, (w + 1) * n_gauss // n_work,
+                        width, height, eps2d, eval3d, rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors)
 
 
 @njit(cache=True)
 def project_forward_serial(means, quats, scales, opacities, w2c, Ks, width: int, height: int, tile: int,
                            near: float, far: float, eps2d: float, eval3d: bool, rec, rect, pbox) -> None:
     """project_forward on the calling thread (small scenes: no parallel-region launch)."""
-    scratch = np.empty(32)
-    for n in range(means.shape[0]):
-        for c in range(w2c.shape[0]):
-            _project_one(means, quats, scales, opacities, w2c, Ks, n, c, width, height, tile,
-                         near, far, eps2d, eval3d, rec, rect, pbox, scratch)
+    _project_range(means, quats, scales, opacities, w2c, Ks, 0, means.shape[0], width, height, tile,
+                   near, far, eps2d, eval3d, rec, rect, pbox)
 
 
 @njit(cache=True)
 def project_backward_serial(means, quats, scales, w2c, Ks, width: int, height: int, eps2d: float, eval3d: bool,
                             rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors) -> None:
     """project_backward on the calling thread (small scenes)."""
-    scratch = np.empty(80)
-    for n in range(means.shape[0]):
-        _backward_one(means, quats, scales, w2c, Ks, n, width, height, eps2d, eval3d,
-                      rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch)
+    _backward_range(means, quats, scales, w2c, Ks, 0, means.shape[0], width, height, eps2d, eval3d,
+                    rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors)

@@ -282,177 +282,165 @@ def project_forward(means, quats, scales, opacities, w2c, Ks, width: int, height
                        width, height, tile, near, far, eps2d, eval3d, rec, rect, pbox)
 
 
-@njit(cache=True, inline="always")
-def _backward_one(means, quats, scales, w2c, Ks, n: int, width: int, height: int, eps2d: float, eval3d: bool,
-                  rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch) -> None:
-    """Sum the per-worker image-space gradients of Gaussian n and chain them to its 3D parameters."""
-    n_work, n_cam, _, ng = gbuf.shape
-    rot, qn, nrm = quat_to_rot(quats[n, 0], quats[n, 1], quats[n, 2], quats[n, 3])
-    s = (scales[n, 0], scales[n, 1], scales[n, 2])
-    gm = scratch[0:3]
-    grot = scratch[3:12]
-    gs = scratch[12:15]
-    scratch[0:15] = 0.0
-    go_ = 0.0
-    g = scratch[16:16 + ng]
-    a = scratch[40:49]
-    gsig = scratch[49:58]
-    gmm = scratch[58:67]
-    m = scratch[67:76]
-    for c in range(n_cam):
-        if rect[c, n, 1] <= rect[c, n, 0]:
-            continue
-        for k in range(ng):
-            g[k] = 0.0
-        for w in range(n_work):
-            for k in range(ng):
-                g[k] += gbuf[w, c, n, k]
-        for k in range(3):
-            g_colors[c, n, k] = g[G_COL + k]
-        go_ += g[G_O]
-        m0, m1, m2 = means[n, 0], means[n, 1], means[n, 2]
-        px = w2c[c, 0, 0] * m0 + w2c[c, 0, 1] * m1 + w2c[c, 0, 2] * m2 + w2c[c, 0, 3]
-        py = w2c[c, 1, 0] * m0 + w2c[c, 1, 1] * m1 + w2c[c, 1, 2] * m2 + w2c[c, 1, 3]
-        pz = w2c[c, 2, 0] * m0 + w2c[c, 2, 1] * m1 + w2c[c, 2, 2] * m2 + w2c[c, 2, 3]
-        gp0, gp1, gp2 = 0.0, 0.0, g[G_Z]
-        if not eval3d:
-            fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
-            for i in range(3):
-                for j in range(3):
-                    v = w2c[c, i, 0] * rot[j] + w2c[c, i, 1] * rot[3 + j] + w2c[c, i, 2] * rot[6 + j]
-                    a[3 * i + j] = v * s[j]
-            sc00 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
-            sc01 = a[0] * a[3] + a[1] * a[4] + a[2] * a[5]
-            sc02 = a[0] * a[6] + a[1] * a[7] + a[2] * a[8]
-            sc11 = a[3] * a[3] + a[4] * a[4] + a[5] * a[5]
-            sc12 = a[3] * a[6] + a[4] * a[7] + a[5] * a[8]
-            sc22 = a[6] * a[6] + a[7] * a[7] + a[8] * a[8]
-            tan_fovx = 0.5 * width / fx
-            tan_fovy = 0.5 * height / fy
-            lim_xp = (width - cx) / fx + 0.3 * tan_fovx
-            lim_xn = cx / fx + 0.3 * tan_fovx
-            lim_yp = (height - cy) / fy + 0.3 * tan_fovy
-            lim_yn = cy / fy + 0.3 * tan_fovy
-            ux, uy = px / pz, py / pz
-            tx = pz * min(lim_xp, max(-lim_xn, ux))
-            ty = pz * min(lim_yp, max(-lim_yn, uy))
-            iz = 1.0 / pz
-            iz2 = iz * iz
-            j00, j02, j11, j12 = fx * iz, -fx * tx * iz2, fy * iz, -fy * ty * iz2
-            s2a = j00 * (j00 * sc00 + j02 * sc02) + j02 * (j00 * sc02 + j02 * sc22)
-            s2b = j00 * (j11 * sc01 + j12 * sc02) + j02 * (j11 * sc12 + j12 * sc22)
-            s2c = j11 * (j11 * sc11 + j12 * sc12) + j12 * (j11 * sc12 + j12 * sc22)
-            # gradients w.r.t. the conic (a, b, c) -> w.r.t. Sigma2 entries (A, B, C)
-            gmx, gmy = g[G_GEO], g[G_GEO + 1]
-            gca, gcb, gcc = g[G_GEO + 2], g[G_GEO + 3], g[G_GEO + 4]
-            s2a += eps2d
-            s2c += eps2d
-            det = s2a * s2c - s2b * s2b
-            id2 = 1.0 / (det * det)
-            gA = (-s2c * s2c * gca + s2b * s2c * gcb - s2b * s2b * gcc) * id2
-            gB = (2.0 * s2b * s2c * gca - (s2a * s2c + s2b * s2b) * gcb + 2.0 * s2a * s2b * gcc) * id2
-            gC = (-s2b * s2b * gca + s2a * s2b * gcb - s2a * s2a * gcc) * id2
-            # G_Sc = gA J0 J0^T + gB J0 J1^T + gC J1 J1^T, J0 = (j00, 0, j02), J1 = (0, j11, j12)
-            # symmetrised (Sc is symmetric)
-            gs00 = gA * j00 * j00
-            gs02 = gA * j00 * j02
-            gs22 = gA * j02 * j02 + gB * j02 * j12 + gC * j12 * j12
-            gs01 = 0.5 * gB * j00 * j11
-            gs02 += 0.5 * gB * j00 * j12
-            gs12 = 0.5 * gB * j02 * j11 + gC * j11 * j12
-            gs11 = gC * j11 * j11
-            # gradients w.r.t. J rows: G_J0 = 2 gA Sc J0 + gB Sc J1, G_J1 = gB Sc J0 + 2 gC Sc J1
-            scj0_0 = sc00 * j00 + sc02 * j02
-            scj0_2 = sc02 * j00 + sc22 * j02
-            scj1_1 = sc11 * j11 + sc12 * j12
-            scj1_2 = sc12 * j11 + sc22 * j12
-            gj00 = 2.0 * gA * scj0_0 + gB * (sc01 * j11 + sc02 * j12)
-            gj02 = 2.0 * gA * scj0_2 + gB * scj1_2
-            gj11 = gB * (sc01 * j00 + sc12 * j02) + 2.0 * gC * scj1_1
-            gj12 = gB * scj0_2 + 2.0 * gC * scj1_2
-            iz3 = iz2 * iz
-            gp2 += (-fx * iz2 * gj00 + 2.0 * fx * tx * iz3 * gj02 - fy * iz2 * gj11 + 2.0 * fy * ty * iz3 * gj12)
-            gtx = -fx * iz2 * gj02
-            gty = -fy * iz2 * gj12
-            if ux >= -lim_xn and ux <= lim_xp:
-                gp0 += gtx
-            else:
-                gp2 += gtx * (lim_xp if ux > lim_xp else -lim_xn)
-            if uy >= -lim_yn and uy <= lim_yp:
-                gp1 += gty
-            else:
-                gp2 += gty * (lim_yp if uy > lim_yp else -lim_yn)
-            # mean2d = (fx px/z + cx, fy py/z + cy)
-            gp0 += gmx * fx * iz
-            gp1 += gmy * fy * iz
-            gp2 += -(gmx * fx * px + gmy * fy * py) * iz2
-            # G_Sigma = R_c^T G_Sc R_c
-            gsc = (gs00, gs01, gs02, gs01, gs11, gs12, gs02, gs12, gs22)
-            for i in range(3):
-                for j in range(3):
-                    acc = 0.0
-                    for k in range(3):
-                        for l2 in range(3):
-                            acc += w2c[c, k, i] * gsc[3 * k + l2] * w2c[c, l2, j]
-                    gsig[3 * i + j] = acc
-            # Sigma = sum_k s_k^2 r_k r_k^T (r_k = column k of R_q); gsig symmetric
-            for k in range(3):
-                rk0, rk1, rk2 = rot[k], rot[3 + k], rot[6 + k]
-                t0 = gsig[0] * rk0 + gsig[1] * rk1 + gsig[2] * rk2
-                t1 = gsig[3] * rk0 + gsig[4] * rk1 + gsig[5] * rk2
-                t2 = gsig[6] * rk0 + gsig[7] * rk1 + gsig[8] * rk2
-                gs[k] += 2.0 * s[k] * (rk0 * t0 + rk1 * t1 + rk2 * t2)
-                f = 2.0 * s[k] * s[k]
-                grot[k] += f * t0
-                grot[3 + k] += f * t1
-                grot[6 + k] += f * t2
-        else:
-            for k in range(9):
-                gmm[k] = g[G_GEO + k]
-            g0, g1, g2 = g[G_GEO + 9], g[G_GEO + 10], g[G_GEO + 11]
-            inv = (1.0 / s[0], 1.0 / s[1], 1.0 / s[2])
-            for k in range(3):
-                for j in range(3):
-                    m[3 * k + j] = inv[k] * (rot[k] * w2c[c, 0, j] + rot[3 + k] * w2c[c, 1, j]
-                                             + rot[6 + k] * w2c[c, 2, j])
-            # go = -M p
-            for k in range(3):
-                gk = g0 if k == 0 else (g1 if k == 1 else g2)
-                gmm[3 * k] -= gk * px
-                gmm[3 * k + 1] -= gk * py
-                gmm[3 * k + 2] -= gk * pz
-            gp0 -= m[0] * g0 + m[3] * g1 + m[6] * g2
-            gp1 -= m[1] * g0 + m[4] * g1 + m[7] * g2
-            gp2 -= m[2] * g0 + m[5] * g1 + m[8] * g2
-            # M = Mw R_c, Mw[k, :] = r_k^T / s_k: G_Mw = G_M R_c^T
-            for k in range(3):
-                gw0 = gmm[3 * k] * w2c[c, 0, 0] + gmm[3 * k + 1] * w2c[c, 0, 1] + gmm[3 * k + 2] * w2c[c, 0, 2]
-                gw1 = gmm[3 * k] * w2c[c, 1, 0] + gmm[3 * k + 1] * w2c[c, 1, 1] + gmm[3 * k + 2] * w2c[c, 1, 2]
-                gw2 = gmm[3 * k] * w2c[c, 2, 0] + gmm[3 * k + 1] * w2c[c, 2, 1] + gmm[3 * k + 2] * w2c[c, 2, 2]
-                grot[k] += gw0 * inv[k]
-                grot[3 + k] += gw1 * inv[k]
-                grot[6 + k] += gw2 * inv[k]
-                gs[k] -= (gw0 * rot[k] + gw1 * rot[3 + k] + gw2 * rot[6 + k]) * inv[k] * inv[k]
-        # p = R_c mu + t
-        for i in range(3):
-            gm[i] += w2c[c, 0, i] * gp0 + w2c[c, 1, i] * gp1 + w2c[c, 2, i] * gp2
-    gq = rot_vjp(qn, nrm, (grot[0], grot[1], grot[2], grot[3], grot[4], grot[5], grot[6], grot[7], grot[8]))
-    for i in range(3):
-        g_means[n, i] = gm[i]
-        g_scales[n, i] = gs[i]
-    for i in range(4):
-        g_quats[n, i] = gq[i]
-    g_opac[n] = go_
-
-
 @njit(cache=True)
 def _backward_range(means, quats, scales, w2c, Ks, n0: int, n1: int, width: int, height: int, eps2d: float,
                     eval3d: bool, rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors) -> None:
-    """_backward_one for Gaussians [n0, n1), inlined (see _project_range)."""
-    scratch = np.empty(80)
+    """For each Gaussian in [n0, n1): sum the per-worker image-space gradients and chain them to its 3D
+    parameters (one loop body and work arrays allocated once: see _project_range)."""
+    n_work, n_cam, _, ng = gbuf.shape
+    gm, grot, gs, g = np.empty(3), np.empty(9), np.empty(3), np.empty(ng)
+    a, gsig, gmm, m = np.empty(9), np.empty(9), np.empty(9), np.empty(9)
     for n in range(n0, n1):
-        _backward_one(means, quats, scales, w2c, Ks, n, width, height, eps2d, eval3d,
-                      rect, gbuf, g_means, g_quats, g_scales, g_opac, g_colors, scratch)
+        rot, qn, nrm = quat_to_rot(quats[n, 0], quats[n, 1], quats[n, 2], quats[n, 3])
+        s = (scales[n, 0], scales[n, 1], scales[n, 2])
+        gm[:] = 0.0
+        grot[:] = 0.0
+        gs[:] = 0.0
+        go_ = 0.0
+        for c in range(n_cam):
+            if rect[c, n, 1] <= rect[c, n, 0]:
+                continue
+            for k in range(ng):
+                g[k] = 0.0
+            for w in range(n_work):
+                for k in range(ng):
+                    g[k] += gbuf[w, c, n, k]
+            for k in range(3):
+                g_colors[c, n, k] = g[G_COL + k]
+            go_ += g[G_O]
+            m0, m1, m2 = means[n, 0], means[n, 1], means[n, 2]
+            px = w2c[c, 0, 0] * m0 + w2c[c, 0, 1] * m1 + w2c[c, 0, 2] * m2 + w2c[c, 0, 3]
+            py = w2c[c, 1, 0] * m0 + w2c[c, 1, 1] * m1 + w2c[c, 1, 2] * m2 + w2c[c, 1, 3]
+            pz = w2c[c, 2, 0] * m0 + w2c[c, 2, 1] * m1 + w2c[c, 2, 2] * m2 + w2c[c, 2, 3]
+            gp0, gp1, gp2 = 0.0, 0.0, g[G_Z]
+            if not eval3d:
+                fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
+                for i in range(3):
+                    for j in range(3):
+                        v = w2c[c, i, 0] * rot[j] + w2c[c, i, 1] * rot[3 + j] + w2c[c, i, 2] * rot[6 + j]
+                        a[3 * i + j] = v * s[j]
+                sc00 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
+                sc01 = a[0] * a[3] + a[1] * a[4] + a[2] * a[5]
+                sc02 = a[0] * a[6] + a[1] * a[7] + a[2] * a[8]
+                sc11 = a[3] * a[3] + a[4] * a[4] + a[5] * a[5]
+                sc12 = a[3] * a[6] + a[4] * a[7] + a[5] * a[8]
+                sc22 = a[6] * a[6] + a[7] * a[7] + a[8] * a[8]
+                tan_fovx = 0.5 * width / fx
+                tan_fovy = 0.5 * height / fy
+                lim_xp = (width - cx) / fx + 0.3 * tan_fovx
+                lim_xn = cx / fx + 0.3 * tan_fovx
+                lim_yp = (height - cy) / fy + 0.3 * tan_fovy
+                lim_yn = cy / fy + 0.3 * tan_fovy
+                ux, uy = px / pz, py / pz
+                tx = pz * min(lim_xp, max(-lim_xn, ux))
+                ty = pz * min(lim_yp, max(-lim_yn, uy))
+                iz = 1.0 / pz
+                iz2 = iz * iz
+                j00, j02, j11, j12 = fx * iz, -fx * tx * iz2, fy * iz, -fy * ty * iz2
+                s2a = j00 * (j00 * sc00 + j02 * sc02) + j02 * (j00 * sc02 + j02 * sc22)
+                s2b = j00 * (j11 * sc01 + j12 * sc02) + j02 * (j11 * sc12 + j12 * sc22)
+                s2c = j11 * (j11 * sc11 + j12 * sc12) + j12 * (j11 * sc12 + j12 * sc22)
+                # gradients w.r.t. the conic (a, b, c) -> w.r.t. Sigma2 entries (A, B, C)
+                gmx, gmy = g[G_GEO], g[G_GEO + 1]
+                gca, gcb, gcc = g[G_GEO + 2], g[G_GEO + 3], g[G_GEO + 4]
+                s2a += eps2d
+                s2c += eps2d
+                det = s2a * s2c - s2b * s2b
+                id2 = 1.0 / (det * det)
+                gA = (-s2c * s2c * gca + s2b * s2c * gcb - s2b * s2b * gcc) * id2
+                gB = (2.0 * s2b * s2c * gca - (s2a * s2c + s2b * s2b) * gcb + 2.0 * s2a * s2b * gcc) * id2
+                gC = (-s2b * s2b * gca + s2a * s2b * gcb - s2a * s2a * gcc) * id2
+                # G_Sc = gA J0 J0^T + gB J0 J1^T + gC J1 J1^T, J0 = (j00, 0, j02), J1 = (0, j11, j12)
+                # symmetrised (Sc is symmetric)
+                gs00 = gA * j00 * j00
+                gs02 = gA * j00 * j02
+                gs22 = gA * j02 * j02 + gB * j02 * j12 + gC * j12 * j12
+                gs01 = 0.5 * gB * j00 * j11
+                gs02 += 0.5 * gB * j00 * j12
+                gs12 = 0.5 * gB * j02 * j11 + gC * j11 * j12
+                gs11 = gC * j11 * j11
+                # gradients w.r.t. J rows: G_J0 = 2 gA Sc J0 + gB Sc J1, G_J1 = gB Sc J0 + 2 gC Sc J1
+                scj0_0 = sc00 * j00 + sc02 * j02
+                scj0_2 = sc02 * j00 + sc22 * j02
+                scj1_1 = sc11 * j11 + sc12 * j12
+                scj1_2 = sc12 * j11 + sc22 * j12
+                gj00 = 2.0 * gA * scj0_0 + gB * (sc01 * j11 + sc02 * j12)
+                gj02 = 2.0 * gA * scj0_2 + gB * scj1_2
+                gj11 = gB * (sc01 * j00 + sc12 * j02) + 2.0 * gC * scj1_1
+                gj12 = gB * scj0_2 + 2.0 * gC * scj1_2
+                iz3 = iz2 * iz
+                gp2 += (-fx * iz2 * gj00 + 2.0 * fx * tx * iz3 * gj02 - fy * iz2 * gj11 + 2.0 * fy * ty * iz3 * gj12)
+                gtx = -fx * iz2 * gj02
+                gty = -fy * iz2 * gj12
+                if ux >= -lim_xn and ux <= lim_xp:
+                    gp0 += gtx
+                else:
+                    gp2 += gtx * (lim_xp if ux > lim_xp else -lim_xn)
+                if uy >= -lim_yn and uy <= lim_yp:
+                    gp1 += gty
+                else:
+                    gp2 += gty * (lim_yp if uy > lim_yp else -lim_yn)
+                # mean2d = (fx px/z + cx, fy py/z + cy)
+                gp0 += gmx * fx * iz
+                gp1 += gmy * fy * iz
+                gp2 += -(gmx * fx * px + gmy * fy * py) * iz2
+                # G_Sigma = R_c^T G_Sc R_c
+                gsc = (gs00, gs01, gs02, gs01, gs11, gs12, gs02, gs12, gs22)
+                for i in range(3):
+                    for j in range(3):
+                        acc = 0.0
+                        for k in range(3):
+                            for l2 in range(3):
+                                acc += w2c[c, k, i] * gsc[3 * k + l2] * w2c[c, l2, j]
+                        gsig[3 * i + j] = acc
+                # Sigma = sum_k s_k^2 r_k r_k^T (r_k = column k of R_q); gsig symmetric
+                for k in range(3):
+                    rk0, rk1, rk2 = rot[k], rot[3 + k], rot[6 + k]
+                    t0 = gsig[0] * rk0 + gsig[1] * rk1 + gsig[2] * rk2
+                    t1 = gsig[3] * rk0 + gsig[4] * rk1 + gsig[5] * rk2
+                    t2 = gsig[6] * rk0 + gsig[7] * rk1 + gsig[8] * rk2
+                    gs[k] += 2.0 * s[k] * (rk0 * t0 + rk1 * t1 + rk2 * t2)
+                    f = 2.0 * s[k] * s[k]
+                    grot[k] += f * t0
+                    grot[3 + k] += f * t1
+                    grot[6 + k] += f * t2
+            else:
+                for k in range(9):
+                    gmm[k] = g[G_GEO + k]
+                g0, g1, g2 = g[G_GEO + 9], g[G_GEO + 10], g[G_GEO + 11]
+                inv = (1.0 / s[0], 1.0 / s[1], 1.0 / s[2])
+                for k in range(3):
+                    for j in range(3):
+                        m[3 * k + j] = inv[k] * (rot[k] * w2c[c, 0, j] + rot[3 + k] * w2c[c, 1, j]
+                                                 + rot[6 + k] * w2c[c, 2, j])
+                # go = -M p
+                for k in range(3):
+                    gk = g0 if k == 0 else (g1 if k == 1 else g2)
+                    gmm[3 * k] -= gk * px
+                    gmm[3 * k + 1] -= gk * py
+                    gmm[3 * k + 2] -= gk * pz
+                gp0 -= m[0] * g0 + m[3] * g1 + m[6] * g2
+                gp1 -= m[1] * g0 + m[4] * g1 + m[7] * g2
+                gp2 -= m[2] * g0 + m[5] * g1 + m[8] * g2
+                # M = Mw R_c, Mw[k, :] = r_k^T / s_k: G_Mw = G_M R_c^T
+                for k in range(3):
+                    gw0 = gmm[3 * k] * w2c[c, 0, 0] + gmm[3 * k + 1] * w2c[c, 0, 1] + gmm[3 * k + 2] * w2c[c, 0, 2]
+                    gw1 = gmm[3 * k] * w2c[c, 1, 0] + gmm[3 * k + 1] * w2c[c, 1, 1] + gmm[3 * k + 2] * w2c[c, 1, 2]
+                    gw2 = gmm[3 * k] * w2c[c, 2, 0] + gmm[3 * k + 1] * w2c[c, 2, 1] + gmm[3 * k + 2] * w2c[c, 2, 2]
+                    grot[k] += gw0 * inv[k]
+                    grot[3 + k] += gw1 * inv[k]
+                    grot[6 + k] += gw2 * inv[k]
+                    gs[k] -= (gw0 * rot[k] + gw1 * rot[3 + k] + gw2 * rot[6 + k]) * inv[k] * inv[k]
+            # p = R_c mu + t
+            for i in range(3):
+                gm[i] += w2c[c, 0, i] * gp0 + w2c[c, 1, i] * gp1 + w2c[c, 2, i] * gp2
+        gq = rot_vjp(qn, nrm, (grot[0], grot[1], grot[2], grot[3], grot[4], grot[5], grot[6], grot[7], grot[8]))
+        for i in range(3):
+            g_means[n, i] = gm[i]
+            g_scales[n, i] = gs[i]
+        for i in range(4):
+            g_quats[n, i] = gq[i]
+        g_opac[n] = go_
 
 
 @njit(parallel=True, cache=True)

@@ -33,7 +33,7 @@ from lyra.render.reference import rasterize_reference
 
 BACKENDS = {"cpu": rasterize_cpu, "torch": rasterize_reference}
 FULL = dict(sizes=[(4096, 128), (16384, 128), (65536, 128), (4096, 256), (16384, 256), (65536, 256)],
-            reps_cpu=5, reps_ref=3, mem=(65536, 256))
+            reps_cpu=9, reps_ref=3, mem=(65536, 256))
 QUICK = dict(sizes=[(1024, 64), (4096, 128)], reps_cpu=3, reps_ref=1, mem=(4096, 128))
 RELAUNCH_ENV = "LYRA_BENCH_RELAUNCH"
 MAX_RELAUNCH = 5  # on our 2-core machines roughly every second process is affected

@@ -133,11 +133,11 @@ class RasterizeCPU(torch.autograd.Function):
         composite_grad = rasterize_backward if threads.parallel_allowed() else rasterize_backward_serial
         composite_grad(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
                        eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
-        g_means = workspace.zeros("g_means", (n_gauss, 3))
-        g_quats = workspace.zeros("g_quats", (n_gauss, 4))
-        g_scales = workspace.zeros("g_scales", (n_gauss, 3))
-        g_opac = workspace.zeros("g_opac", (n_gauss,))
-        g_colors = workspace.zeros("g_colors", (n_cam, n_gauss, 3))
+        g_means = workspace.empty("g_means", (n_gauss, 3))  # written for every Gaussian
+        g_quats = workspace.empty("g_quats", (n_gauss, 4))
+        g_scales = workspace.empty("g_scales", (n_gauss, 3))
+        g_opac = workspace.empty("g_opac", (n_gauss,))
+        g_colors = workspace.zeros("g_colors", (n_cam, n_gauss, 3))  # only where a camera sees the Gaussian
         geometry = (a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d)
         grads = (g_means, g_quats, g_scales, g_opac, g_colors)
         if threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS:

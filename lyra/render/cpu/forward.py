@@ -150,14 +150,16 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
             continue
         b = (c * n_gauss + n) * nf  # record of (c, n) in the flat array: no per-entry array view
         o, z, mx, my = r[b + R_O], r[b + R_Z], r[b + R_MX], r[b + R_MY]
-        p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
-        p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
         col0, col1, col2 = colors[c, n, 0], colors[c, n, 1], colors[c, n, 2]
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
          ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, b, eval3d)
         e_next = q = 0.0
         block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
             classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)
+        p00 = p01 = p02 = p11 = p12 = p22 = 0.0
+        if not block:  # the culling conic, for row intervals (the block walk does not need it)
+            p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
+            p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
         for v in range(gv0, gv1):
             if block:  # exp(-sigma) at (gu0, v) and its per-column factor; advance to the next row
                 e_next, q = e_blk, q_blk

@@ -21,14 +21,14 @@ from numba import njit, prange
 from lyra.render.cpu.forward import (
     ALPHA_MAX,
     ALPHA_MIN,
+    claim,
     classic_block_start,
     classic_row_start,
-    heavy_first,
     record_geometry,
     row_span,
+    tile_queue,
 )
 from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_MX, R_MY, R_O, R_P, R_Z
-from lyra.render.cpu.threads import fetch_add
 
 
 @njit(cache=True)
@@ -251,7 +251,7 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
 
 
 @njit(cache=True)
-def _backward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+def _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                      tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha, t_final, d_final, last,
                      gb) -> None:
     """Back-propagate tiles ``order[fetch_add(counter)]`` into gb [C,N,NG] until none is left."""
@@ -264,10 +264,10 @@ def _backward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, wid
     rxs = np.empty(tile)
     row_last = np.empty(tile, dtype=np.int64)
     while True:
-        i = fetch_add(counter, 1)
-        if i >= order.shape[0]:
+        t = claim(order, counter)
+        if t < 0:
             return
-        _backward_tile(order[i], rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+        _backward_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
                        tiles_w * tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gb,
                        tl, sacc, grgb, gdn, lastl, rxs, row_last)
 
@@ -281,10 +281,9 @@ def rasterize_backward(rec, colors, pbox, starts, ids, Ks, bg, width: int, heigh
     g_rgb [C,H,W,3], g_depth [C,H,W,1], g_alpha [C,H,W,1]: gradients of the outputs;
     t_final, d_final, last: saved by rasterize_forward. gbuf must be zero on entry.
     """
-    order = heavy_first(starts)
-    counter = np.zeros(1, dtype=np.int64)
+    order, counter = tile_queue(starts)
     for w in prange(gbuf.shape[0]):
-        _backward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+        _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
                          tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gbuf[w])
 
 
@@ -293,6 +292,7 @@ def rasterize_backward_serial(rec, colors, pbox, starts, ids, Ks, bg, width: int
                               tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha,
                               t_final, d_final, last, gbuf) -> None:
     """rasterize_backward on the calling thread, into gbuf[0]."""
-    _backward_worker(np.zeros(1, dtype=np.int64), heavy_first(starts), rec, colors, pbox, starts, ids, Ks, bg,
+    order, counter = tile_queue(starts)
+    _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg,
                      width, height, tile, tiles_w, tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final,
                      last, gbuf[0])

@@ -108,9 +108,17 @@ def classic_block_start(ca: float, cb: float, cc: float, mx: float, my: float, u
 
 
 @njit(cache=True)
-def heavy_first(starts):
-    """Tile indices by decreasing list length (the longest first balances dynamic scheduling)."""
-    return np.argsort(starts[:-1] - starts[1:], kind="mergesort")
+def tile_queue(starts):
+    """(order, counter): the tiles by decreasing list length (the longest first balances dynamic
+    scheduling) and the shared position in that order, claimed with :func:`claim`."""
+    return np.argsort(starts[:-1] - starts[1:], kind="mergesort"), np.zeros(1, dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def claim(order, counter) -> int:
+    """The next unclaimed tile of the queue (atomically, from any thread), or -1 when none is left."""
+    i = fetch_add(counter, 1)
+    return order[i] if i < order.shape[0] else -1
 
 
 @njit(cache=True)
@@ -262,7 +270,7 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
 
 
 @njit(cache=True)
-def _forward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
+def _forward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                     tiles_w: int, tiles_h: int, eval3d: bool, rgb, depth, alpha, t_final, d_final, last) -> None:
     """Render tiles ``order[fetch_add(counter)]`` until none is left (dynamic scheduling)."""
     npix = tile * tile
@@ -273,10 +281,10 @@ def _forward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, widt
     rxs = np.empty(tile)
     row_left = np.empty(tile, dtype=np.int64)
     while True:
-        i = fetch_add(counter, 1)
-        if i >= order.shape[0]:
+        t = claim(order, counter)
+        if t < 0:
             return
-        _render_tile(order[i], rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+        _render_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
                      tiles_w * tiles_h, eval3d, rgb, depth, alpha, t_final, d_final, last,
                      tl, acc, dacc, lastl, rxs, row_left)
 
@@ -294,10 +302,9 @@ def rasterize_forward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height
     transmittance t_final [C,H,W], the depth sum d_final [C,H,W] and the entry index of the last
     composited Gaussian last [C,H,W] (-1: none).
     """
-    order = heavy_first(starts)
-    counter = np.zeros(1, dtype=np.int64)
+    order, counter = tile_queue(starts)
     for _ in prange(n_work):
-        _forward_worker(counter, order, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
+        _forward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
                         tiles_h, eval3d, rgb, depth, alpha, t_final, d_final, last)
 
 
@@ -306,5 +313,6 @@ def rasterize_forward_serial(rec, colors, pbox, starts, ids, Ks, bg, width: int,
                              tiles_w: int, tiles_h: int, eval3d: bool, n_work: int,
                              rgb, depth, alpha, t_final, d_final, last) -> None:
     """rasterize_forward on the calling thread (n_work is ignored)."""
-    _forward_worker(np.zeros(1, dtype=np.int64), heavy_first(starts), rec, colors, pbox, starts, ids, Ks, bg,
+    order, counter = tile_queue(starts)
+    _forward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg,
                     width, height, tile, tiles_w, tiles_h, eval3d, rgb, depth, alpha, t_final, d_final, last)

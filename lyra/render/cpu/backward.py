@@ -254,7 +254,7 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
 def _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                      tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha, t_final, d_final, last,
                      gb) -> None:
-    """Back-propagate tiles ``order[fetch_add(counter)]`` into gb [C,N,NG] until none is left."""
+    """Back-propagate tiles claimed from the queue (tile_queue) into gb [C,N,NG] until none is left."""
     npix = tile * tile
     tl = np.empty(npix)
     sacc = np.empty(npix)

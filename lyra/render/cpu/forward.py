@@ -272,7 +272,7 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
 @njit(cache=True)
 def _forward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
                     tiles_w: int, tiles_h: int, eval3d: bool, rgb, depth, alpha, t_final, d_final, last) -> None:
-    """Render tiles ``order[fetch_add(counter)]`` until none is left (dynamic scheduling)."""
+    """Render tiles claimed from the queue (tile_queue) until none is left."""
     npix = tile * tile
     tl = np.empty(npix)
     acc = np.empty(3 * npix)

@@ -1,9 +1,9 @@
 """Tile rasterizer forward pass (numba): front-to-back alpha compositing per pixel, gsplat rules.
 
 Per pixel the tile keeps T (stored negated once the pixel is done), the colour and depth sums and
-the entry index of the last composited Gaussian. Threads claim tiles one at a time through an
-atomic counter, longest lists first (dynamic scheduling: a thread slowed down by anything else on
-its core does not hold the others back). Inside a tile a Gaussian is
+the entry index of the last composited Gaussian. Threads claim tiles one at a time, in image order,
+through an atomic counter (dynamic scheduling: a thread slowed down by anything else on its core
+does not hold the others back). Inside a tile a Gaussian is
 evaluated only on the pixels of its culling conic (``project.py``): per row, the interval where
 alpha can reach 1/255; every other pixel provably has alpha < 1/255 and would be skipped anyway.
 """
@@ -109,9 +109,10 @@ def classic_block_start(ca: float, cb: float, cc: float, mx: float, my: float, u
 
 @njit(cache=True)
 def tile_queue(starts):
-    """(order, counter): the tiles by decreasing list length (the longest first balances dynamic
-    scheduling) and the shared position in that order, claimed with :func:`claim`."""
-    return np.argsort(starts[:-1] - starts[1:], kind="mergesort"), np.zeros(1, dtype=np.int64)
+    """(order, counter): the tiles in row-major order and the shared position in that order, claimed with
+    :func:`claim`. Neighbouring tiles share many Gaussians, so walking them in image order keeps records
+    in cache; it measured a few percent faster than claiming the longest lists first."""
+    return np.arange(starts.shape[0] - 1), np.zeros(1, dtype=np.int64)
 
 
 @njit(cache=True, inline="always")

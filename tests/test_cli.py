@@ -19,6 +19,7 @@ def test_info_json(capsys):
     assert info["packages"]["torch"].startswith("2.")
     assert info["render_backends"]["torch"] is True and info["render_backends"]["cpu"] is True
     assert info["render_backends"]["gsplat"] is False  # no CUDA here
+    assert "numba layer" in info["cpu"]["rasterizer_pool"]
 
 
 def test_world_render_mp4_and_folder(tmp_path):

@@ -289,7 +289,7 @@ def _backward_range(means, quats, scales, w2c, Ks, n0: int, n1: int, width: int,
     parameters (one loop body and work arrays allocated once: see _project_range)."""
     n_work, n_cam, _, ng = gbuf.shape
     gm, grot, gs, g = np.empty(3), np.empty(9), np.empty(3), np.empty(ng)
-    a, gsig, gmm, m = np.empty(9), np.empty(9), np.empty(9), np.empty(9)
+    a, gsig, gmm = np.empty(9), np.empty(9), np.empty(9)
     for n in range(n0, n1):
         rot, qn, nrm = quat_to_rot(quats[n, 0], quats[n, 1], quats[n, 2], quats[n, 3])
         s = (scales[n, 0], scales[n, 1], scales[n, 2])
@@ -313,18 +313,13 @@ def _backward_range(means, quats, scales, w2c, Ks, n0: int, n1: int, width: int,
             py = w2c[c, 1, 0] * m0 + w2c[c, 1, 1] * m1 + w2c[c, 1, 2] * m2 + w2c[c, 1, 3]
             pz = w2c[c, 2, 0] * m0 + w2c[c, 2, 1] * m1 + w2c[c, 2, 2] * m2 + w2c[c, 2, 3]
             gp0, gp1, gp2 = 0.0, 0.0, g[G_Z]
+            w00, w01, w02 = w2c[c, 0, 0], w2c[c, 0, 1], w2c[c, 0, 2]
+            w10, w11, w12 = w2c[c, 1, 0], w2c[c, 1, 1], w2c[c, 1, 2]
+            w20, w21, w22 = w2c[c, 2, 0], w2c[c, 2, 1], w2c[c, 2, 2]
             if not eval3d:
                 fx, fy, cx, cy = Ks[c, 0, 0], Ks[c, 1, 1], Ks[c, 0, 2], Ks[c, 1, 2]
-                for i in range(3):
-                    for j in range(3):
-                        v = w2c[c, i, 0] * rot[j] + w2c[c, i, 1] * rot[3 + j] + w2c[c, i, 2] * rot[6 + j]
-                        a[3 * i + j] = v * s[j]
-                sc00 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
-                sc01 = a[0] * a[3] + a[1] * a[4] + a[2] * a[5]
-                sc02 = a[0] * a[6] + a[1] * a[7] + a[2] * a[8]
-                sc11 = a[3] * a[3] + a[4] * a[4] + a[5] * a[5]
-                sc12 = a[3] * a[6] + a[4] * a[7] + a[5] * a[8]
-                sc22 = a[6] * a[6] + a[7] * a[7] + a[8] * a[8]
+                sc00, sc01, sc02, sc11, sc12, sc22 = camera_covariance(w00, w01, w02, w10, w11, w12, w20, w21, w22,
+                                                                       rot, s[0], s[1], s[2])
                 tan_fovx = 0.5 * width / fx
                 tan_fovy = 0.5 * height / fy
                 lim_xp = (width - cx) / fx + 0.3 * tan_fovx
@@ -384,15 +379,16 @@ def _backward_range(means, quats, scales, w2c, Ks, n0: int, n1: int, width: int,
                 gp0 += gmx * fx * iz
                 gp1 += gmy * fy * iz
                 gp2 += -(gmx * fx * px + gmy * fy * py) * iz2
-                # G_Sigma = R_c^T G_Sc R_c
-                gsc = (gs00, gs01, gs02, gs01, gs11, gs12, gs02, gs12, gs22)
+                # G_Sigma = R_c^T G_Sc R_c, as R_c^T (G_Sc R_c)
+                for k in range(3):
+                    gk0 = gs00 if k == 0 else (gs01 if k == 1 else gs02)
+                    gk1 = gs01 if k == 0 else (gs11 if k == 1 else gs12)
+                    gk2 = gs02 if k == 0 else (gs12 if k == 1 else gs22)
+                    for j in range(3):
+                        a[3 * k + j] = gk0 * w2c[c, 0, j] + gk1 * w2c[c, 1, j] + gk2 * w2c[c, 2, j]
                 for i in range(3):
                     for j in range(3):
-                        acc = 0.0
-                        for k in range(3):
-                            for l2 in range(3):
-                                acc += w2c[c, k, i] * gsc[3 * k + l2] * w2c[c, l2, j]
-                        gsig[3 * i + j] = acc
+                        gsig[3 * i + j] = w2c[c, 0, i] * a[j] + w2c[c, 1, i] * a[3 + j] + w2c[c, 2, i] * a[6 + j]
                 # Sigma = sum_k s_k^2 r_k r_k^T (r_k = column k of R_q); gsig symmetric
                 for k in range(3):
                     rk0, rk1, rk2 = rot[k], rot[3 + k], rot[6 + k]
@@ -409,10 +405,7 @@ def _backward_range(means, quats, scales, w2c, Ks, n0: int, n1: int, width: int,
                     gmm[k] = g[G_GEO + k]
                 g0, g1, g2 = g[G_GEO + 9], g[G_GEO + 10], g[G_GEO + 11]
                 inv = (1.0 / s[0], 1.0 / s[1], 1.0 / s[2])
-                for k in range(3):
-                    for j in range(3):
-                        m[3 * k + j] = inv[k] * (rot[k] * w2c[c, 0, j] + rot[3 + k] * w2c[c, 1, j]
-                                                 + rot[6 + k] * w2c[c, 2, j])
+                m = gaussian_frame(w00, w01, w02, w10, w11, w12, w20, w21, w22, rot, s[0], s[1], s[2])
                 # go = -M p
                 for k in range(3):
                     gk = g0 if k == 0 else (g1 if k == 1 else g2)

@@ -159,3 +159,19 @@ def test_outputs_survive_the_next_call() -> None:
     assert outs[0][0].max() <= 0.3 < 0.5 < outs[1][0].max()  # grey Gaussians, then white ones
     assert outs[0][1].abs().max() > 0 and not torch.equal(outs[0][1], outs[1][1])
     assert torch.equal(outs[0][2], outs[1][2])  # d rgb.sum / d colour does not depend on the colour
+
+
+@pytest.mark.parametrize("layer", ["auto", "workqueue"])
+def test_python_threads_render_at_once(layer: str) -> None:
+    """Renders from several Python threads agree with one thread's (workqueue is serialised by a lock)."""
+    out = _run("""
+        from concurrent.futures import ThreadPoolExecutor
+        ref = render()
+        with ThreadPoolExecutor(3) as ex:
+            outs = list(ex.map(lambda _: render(), range(6)))
+        print(max((o - ref).abs().max().item() for o in outs), __import__("numba").threading_layer())
+    """, **({} if layer == "auto" else {"NUMBA_THREADING_LAYER": "workqueue"}))
+    diff, used = out.split()
+    assert float(diff) < 1e-6
+    if layer == "workqueue":
+        assert used == "workqueue"

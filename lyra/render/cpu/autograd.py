@@ -94,21 +94,22 @@ class RasterizeCPU(torch.autograd.Function):
         pbox = workspace.empty("pbox", (n_cam, n_gauss, 4), np.int32)
         geometry = (a_means, a_quats, a_scales, a_opac, a_w2c, a_K, width, height, tile,
                     float(opts.near), float(opts.far), float(opts.eps2d), eval3d)
-        parallel = threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS
-        if parallel:
-            project_forward(*geometry, _chunks(n_gauss), rec, rect, pbox)
-        else:
-            project_forward_serial(*geometry, rec, rect, pbox)
-        starts, ids = bin_gaussians(rec, rect, tiles_w, tiles_h, parallel)
         rgb = workspace.empty("rgb", (n_cam, height, width, 3))
         depth = workspace.empty("depth", (n_cam, height, width, 1))
         alpha = workspace.empty("alpha", (n_cam, height, width, 1))
         t_final = workspace.empty("t_final", (n_cam, height, width))
         d_final = workspace.empty("d_final", (n_cam, height, width))
         last = workspace.empty("last", (n_cam, height, width), np.int64)
-        composite = rasterize_forward if threads.parallel_allowed() else rasterize_forward_serial
-        composite(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
-                  eval3d, threads.num_workers(), rgb, depth, alpha, t_final, d_final, last)
+        with threads.kernel_section():  # several Python threads may render at once
+            parallel = threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS
+            if parallel:
+                project_forward(*geometry, _chunks(n_gauss), rec, rect, pbox)
+            else:
+                project_forward_serial(*geometry, rec, rect, pbox)
+            starts, ids = bin_gaussians(rec, rect, tiles_w, tiles_h, parallel)
+            composite = rasterize_forward if threads.parallel_allowed() else rasterize_forward_serial
+            composite(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
+                      eval3d, threads.num_workers(), rgb, depth, alpha, t_final, d_final, last)
         ctx.state = dict(
             arrays=(a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
                     t_final, d_final, last),
@@ -130,9 +131,6 @@ class RasterizeCPU(torch.autograd.Function):
         gd = _f64(g_depth, "g_depth") if g_depth is not None else workspace.zeros("g_depth", shape_1)
         ga = _f64(g_alpha, "g_alpha") if g_alpha is not None else workspace.zeros("g_alpha", shape_1)
         gbuf = workspace.zeros("gbuf", (threads.num_workers(), n_cam, n_gauss, NG_EVAL3D if eval3d else NG_CLASSIC))
-        composite_grad = rasterize_backward if threads.parallel_allowed() else rasterize_backward_serial
-        composite_grad(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
-                       eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
         g_means = workspace.empty("g_means", (n_gauss, 3))  # written for every Gaussian
         g_quats = workspace.empty("g_quats", (n_gauss, 4))
         g_scales = workspace.empty("g_scales", (n_gauss, 3))
@@ -140,10 +138,14 @@ class RasterizeCPU(torch.autograd.Function):
         g_colors = workspace.zeros("g_colors", (n_cam, n_gauss, 3))  # only where a camera sees the Gaussian
         geometry = (a_means, a_quats, a_scales, a_w2c, a_K, width, height, eps2d, eval3d)
         grads = (g_means, g_quats, g_scales, g_opac, g_colors)
-        if threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
-            project_backward(*geometry, _chunks(n_gauss), rect, gbuf, *grads)
-        else:
-            project_backward_serial(*geometry, rect, gbuf, *grads)
+        with threads.kernel_section():
+            composite_grad = rasterize_backward if threads.parallel_allowed() else rasterize_backward_serial
+            composite_grad(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
+                           eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
+            if threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
+                project_backward(*geometry, _chunks(n_gauss), rect, gbuf, *grads)
+            else:
+                project_backward_serial(*geometry, rect, gbuf, *grads)
         out = []
         names = ("means", "quats", "scales", "opacities", "colors")
         for name, g, need, dt in zip(names, grads, ctx.needs_input_grad[:5], ctx.state["dtypes"], strict=True):

@@ -16,15 +16,18 @@ this module is imported.
 
 GNU OpenMP is not fork-safe (numba terminates a forked child that starts a parallel region), so in
 a process forked after this module was imported, :func:`parallel_allowed` is False and the kernels
-run on the calling thread.
+run on the calling thread. The workqueue layer is not thread-safe (numba aborts the process when two
+Python threads launch at once), so there :func:`kernel_section` serialises the launches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
+import threading
 import warnings
 
 import numba
@@ -38,6 +41,7 @@ WORKQUEUE, OMP = "workqueue", "omp"
 AUTO_MARK = "LYRA_NUMBA_LAYER_AUTO"  # set by lyra/__init__.py next to the default it chose
 
 _state: dict = {"shared_openmp": False, "pid": os.getpid()}
+_launch_lock = threading.Lock()
 
 
 def _user_choice() -> str | None:
@@ -118,6 +122,16 @@ def parallel_allowed() -> bool:
     """Whether the kernels may start numba parallel regions in this process (False in a forked child
     of a process that uses GNU OpenMP: the runtime is not fork-safe)."""
     return not _state["shared_openmp"] or os.getpid() == _state["pid"]
+
+
+def kernel_section() -> contextlib.AbstractContextManager:
+    """Context for a sequence of parallel kernel launches: a process-wide lock where the threading layer is
+    not thread-safe (numba aborts the process when two Python threads launch on the workqueue layer at once),
+    nothing where it is (OpenMP)."""
+    if numba.config.THREADING_LAYER == OMP or (getattr(_parallel, "_is_initialized", False)
+                                               and numba.threading_layer() == OMP):
+        return contextlib.nullcontext()
+    return _launch_lock
 
 
 def num_workers() -> int:

@@ -24,6 +24,7 @@ from lyra.render.cpu.forward import (
     claim,
     classic_block_start,
     classic_row_start,
+    eval3d_row,
     record_geometry,
     row_span,
     tile_queue,
@@ -114,12 +115,7 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
             ry = h0 = h1 = h2 = xr0 = xr1 = xr2 = dy = 0.0
             if eval3d:
                 ry = (yc - cy) / fy
-                h0 = m01 * ry + m02
-                h1 = m11 * ry + m12
-                h2 = m21 * ry + m22
-                xr0 = g1 * h2 - g2 * h1
-                xr1 = g2 * h0 - g0 * h2
-                xr2 = g0 * h1 - g1 * h0
+                h0, h1, h2, xr0, xr1, xr2 = eval3d_row(m01, m02, m11, m12, m21, m22, g0, g1, g2, ry)
             else:
                 dy = my - yc
                 if not block:

@@ -53,6 +53,17 @@ def record_geometry(r, b: int, eval3d: bool):
 
 
 @njit(cache=True, inline="always")
+def eval3d_row(m01: float, m02: float, m11: float, m12: float, m21: float, m22: float, g0: float, g1: float,
+               g2: float, ry: float):
+    """eval3d, per pixel row: the ray-independent parts h = M (0, ry, 1) and go x h, so that along the row
+    w = M r = h + rx M[:, 0] and go x w = go x h + rx (go x M[:, 0])."""
+    h0 = m01 * ry + m02
+    h1 = m11 * ry + m12
+    h2 = m21 * ry + m22
+    return h0, h1, h2, g1 * h2 - g2 * h1, g2 * h0 - g0 * h2, g0 * h1 - g1 * h0
+
+
+@njit(cache=True, inline="always")
 def row_span(p00: float, p01: float, p02: float, p11: float, p12: float, p22: float, yc: float,
              lo: int, hi: int):
     """Pixel columns [lo', hi') of row centre yc inside the culling conic, clipped to [lo, hi)."""
@@ -185,12 +196,7 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
             ry = h0 = h1 = h2 = xr0 = xr1 = xr2 = dy = 0.0
             if eval3d:
                 ry = (yc - cy) / fy
-                h0 = m01 * ry + m02
-                h1 = m11 * ry + m12
-                h2 = m21 * ry + m22
-                xr0 = g1 * h2 - g2 * h1
-                xr1 = g2 * h0 - g0 * h2
-                xr2 = g0 * h1 - g1 * h0
+                h0, h1, h2, xr0, xr1, xr2 = eval3d_row(m01, m02, m11, m12, m21, m22, g0, g1, g2, ry)
             else:
                 dy = my - yc
                 if not block:

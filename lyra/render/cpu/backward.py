@@ -22,14 +22,14 @@ from lyra.render.cpu.forward import (
     ALPHA_MAX,
     ALPHA_MIN,
     claim,
-    classic_block_start,
     classic_row_start,
     eval3d_row,
     record_geometry,
     row_span,
     tile_queue,
+    walk_start,
 )
-from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_MX, R_MY, R_O, R_P, R_Z
+from lyra.render.cpu.project import G_COL, G_GEO, G_O, G_Z, R_MX, R_MY, R_O, R_Z
 
 
 @njit(cache=True)
@@ -87,12 +87,8 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
          ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, b, eval3d)
         e_next = q = 0.0
-        block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
-            classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)
-        p00 = p01 = p02 = p11 = p12 = p22 = 0.0
-        if not block:  # the culling conic, for row intervals (the block walk does not need it)
-            p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
-            p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
+        block, e_blk, q_blk, r_blk, p00, p01, p02, p11, p12, p22 = walk_start(r, b, eval3d, ca, cb, cc, mx, my,
+                                                                               gu0, gu1, gv0, gv1)
         # per-Gaussian sums over this tile's pixels, in registers
         a_c0 = a_c1 = a_c2 = a_o = a_z = 0.0
         s_x = s_y = s_xx = s_xy = s_yy = 0.0  # classic: sums of dsig * (dx, dy, dx^2, dx dy, dy^2)

@@ -118,6 +118,23 @@ def classic_block_start(ca: float, cb: float, cc: float, mx: float, my: float, u
     return True, math.exp(-s00), math.exp(cb * dy0 - ca * (0.5 - dx0)), math.exp(cb * dx0 - cc * (0.5 - dy0))
 
 
+@njit(cache=True, inline="always")
+def walk_start(r, b: int, eval3d: bool, ca: float, cb: float, cc: float, mx: float, my: float, u0: int, u1: int,
+               v0: int, v1: int):
+    """How a tile entry's pixel block [u0, u1) x [v0, v1) is walked, decided identically by both kernels.
+
+    Returns (block, E, Q, R, P00, P01, P02, P11, P12, P22): classic blocks walk by recurrences
+    (classic_block_start); otherwise rows are clipped to the culling conic P (read only then).
+    """
+    block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
+        classic_block_start(ca, cb, cc, mx, my, u0, u1, v0, v1)
+    p00 = p01 = p02 = p11 = p12 = p22 = 0.0
+    if not block:
+        p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
+        p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
+    return block, e_blk, q_blk, r_blk, p00, p01, p02, p11, p12, p22
+
+
 @njit(cache=True)
 def tile_queue(starts):
     """(order, counter): the tiles in row-major order and the shared position in that order, claimed with
@@ -174,12 +191,8 @@ def _render_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, hei
         (m00, m01, m02, m10, m11, m12, m20, m21, m22, g0, g1, g2, xm0, xm1, xm2,
          ca, cb, cc, k_step, k_b, k_c) = record_geometry(r, b, eval3d)
         e_next = q = 0.0
-        block, e_blk, q_blk, r_blk = (False, 0.0, 0.0, 0.0) if eval3d else \
-            classic_block_start(ca, cb, cc, mx, my, gu0, gu1, gv0, gv1)
-        p00 = p01 = p02 = p11 = p12 = p22 = 0.0
-        if not block:  # the culling conic, for row intervals (the block walk does not need it)
-            p00, p01, p02 = r[b + R_P], r[b + R_P + 1], r[b + R_P + 2]
-            p11, p12, p22 = r[b + R_P + 3], r[b + R_P + 4], r[b + R_P + 5]
+        block, e_blk, q_blk, r_blk, p00, p01, p02, p11, p12, p22 = walk_start(r, b, eval3d, ca, cb, cc, mx, my,
+                                                                               gu0, gu1, gv0, gv1)
         for v in range(gv0, gv1):
             if block:  # exp(-sigma) at (gu0, v) and its per-column factor; advance to the next row
                 e_next, q = e_blk, q_blk

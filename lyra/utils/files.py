@@ -1,12 +1,15 @@
-"""File helpers: atomic writes (a file appears under its final name only when complete)."""
+"""File helpers: atomic writes (a file or a folder of outputs appears under its final name only when complete)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from lyra.errors import InputError
 
 
 def _umask() -> int:
@@ -44,3 +47,55 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
     with atomic_path(path) as tmp:
         write(str(tmp))
+
+
+def _merge_into(src: Path, dst: Path) -> None:
+    """Move every entry of ``src`` into the existing folder ``dst`` (namesakes replaced, other files kept)."""
+    for entry in src.iterdir():
+        target = dst / entry.name
+        if entry.is_dir() and target.is_dir():
+            _merge_into(entry, target)
+            entry.rmdir()
+            continue
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+
+
+def _remove_empty_parents(path: Path, stop: Path | None) -> None:
+    """Remove ``path``'s parents up to ``stop`` (the first folder this call created) while they are empty."""
+    if stop is None:
+        return
+    for d in [path.parent, *path.parent.parents]:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+        if d == stop:
+            return
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty hidden folder beside ``path`` to write outputs into; on success they land in ``path``.
+
+    A new ``path`` is the renamed temporary folder; an existing folder keeps its other files and each output
+    replaces its namesake only at the end (the old outputs stay until the new ones are complete). On any
+    exception, KeyboardInterrupt included, the temporary folder (and any parent folder made for it) is removed.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, "exists and is not a folder (the output here is a folder)")
+    made = next((p for p in reversed([path.parent, *path.parent.parents]) if not p.exists()), None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            os.rename(tmp, path)  # a new (or empty) folder
+        except OSError:
+            _merge_into(tmp, path)
+            tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty_parents(tmp, made)
+        raise

@@ -12,23 +12,30 @@ from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, Literal, Union
 
 
-def from_plain(cls: type, data: Any, where: str = "", error: type[Exception] = ValueError) -> Any:
-    """Build dataclass ``cls`` from a plain mapping, recursively; raises ``error`` naming the field."""
+def coerce_fields(cls: type, data: Any, where: str = "", error: type[Exception] = ValueError) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` present in ``data``, type-checked and converted (no object is built).
+
+    Unknown fields raise ``error``; missing ones are not checked here (see :func:`from_plain`).
+    """
     prefix = f"{where}: " if where else ""
     if not isinstance(data, dict):
         raise error(f"{prefix}expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     known = [f.name for f in fields(cls)]
-    unknown = sorted(set(data) - set(known))
+    unknown = sorted(map(str, set(data) - set(known)))
     if unknown:
         raise error(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
-    kwargs = {}
+    return {name: coerce(data[name], hints[name], f"{where}.{name}" if where else name, error)
+            for name in known if name in data}
+
+
+def from_plain(cls: type, data: Any, where: str = "", error: type[Exception] = ValueError) -> Any:
+    """Build dataclass ``cls`` from a plain mapping, recursively; raises ``error`` naming the field."""
+    prefix = f"{where}: " if where else ""
+    kwargs = coerce_fields(cls, data, where, error)
     for f in fields(cls):
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise error(f"{prefix}missing field {f.name!r}")
-            continue
-        kwargs[f.name] = coerce(data[f.name], hints[f.name], f"{where}.{f.name}" if where else f.name, error)
+        if f.name not in kwargs and f.default is MISSING and f.default_factory is MISSING:
+            raise error(f"{prefix}missing field {f.name!r}")
     try:
         return cls(**kwargs)
     except error:

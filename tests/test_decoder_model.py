@@ -234,7 +234,7 @@ def test_config_roundtrip_and_presets(tmp_path):
     assert pocket.blocks == "MMMTMMMT" and 128 <= pocket.width <= 192
     assert 32 <= pocket.mamba_d_state <= 64
     assert 0.5e6 < LyraDecoder(pocket).num_parameters() < 3e6
-    with pytest.raises(DecoderConfigError, match="unknown keys"):
+    with pytest.raises(DecoderConfigError, match="unknown field"):
         DecoderConfig.from_dict({"width": 64, "bogus": 1})
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lyra.errors import InputError
 
-class CameraError(ValueError):
+
+class CameraError(InputError):
     """Raised for malformed camera data."""
 
 

@@ -18,22 +18,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.depth.files import DepthError, exr_channels
+from lyra.depth.files import require_openexr as _require_openexr
 from lyra.utils.files import atomic_path
 
 DEPTH_CHANNEL = "Z"
 _FRAME_NAME = re.compile(r"^(?:.*/)?(\d+)\.exr$", re.IGNORECASE)
 
 
-class DepthZipError(ValueError):
+class DepthZipError(DepthError):
     """A missing, unreadable or malformed depth zip / EXR frame (the message names the file)."""
 
 
 def require_openexr():
-    try:
-        import OpenEXR
-    except ImportError as exc:
-        raise DepthZipError("reading/writing EXR depth needs OpenEXR: pip install OpenEXR") from exc
-    return OpenEXR
+    """The OpenEXR module, or DepthZipError saying how to install it."""
+    return _require_openexr(DepthZipError)
 
 
 def encode_exr(depth: np.ndarray | Tensor, half: bool = True, channel: str = DEPTH_CHANNEL) -> bytes:
@@ -49,12 +48,7 @@ def encode_exr(depth: np.ndarray | Tensor, half: bool = True, channel: str = DEP
 
 def decode_exr(data: bytes, where: str = "<exr>", channel: str = DEPTH_CHANNEL) -> np.ndarray:
     """EXR bytes -> float32 [H, W] of ``channel`` (the only channel is used if ``channel`` is absent)."""
-    OpenEXR = require_openexr()
-    try:
-        with OpenEXR.File(io.BytesIO(data), separate_channels=True) as f:
-            chans = {name: np.asarray(c.pixels) for name, c in f.channels().items()}
-    except Exception as exc:  # noqa: BLE001 - OpenEXR raises plain exceptions for bad data
-        raise DepthZipError(f"{where}: cannot read EXR ({exc})") from exc
+    chans = exr_channels(io.BytesIO(data), where, DepthZipError)
     if channel in chans:
         arr = chans[channel]
     elif len(chans) == 1:

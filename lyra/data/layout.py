@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lyra.errors import InputError
+
 MODALITY_SUFFIX: dict[str, str] = {
     "rgb": ".mp4",
     "latent": ".pkl",
@@ -28,7 +30,7 @@ DONE_SUFFIX = ".done.json"  # per-scene completion marker (written last) with th
 WORLD_SUFFIX = ".world.json"
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A missing or malformed dataset file; the message names the file."""
 
 

@@ -28,6 +28,8 @@ from lyra.data.exr import DepthZipError, read_depth_zip
 from lyra.data.layout import DataError, Layout
 from lyra.data.safe_pickle import UnsafePickleError, load_numpy_pickle
 from lyra.data.sampling import SamplePlan, SamplingConfig, plan_sample
+from lyra.errors import reading
+from lyra.utils.inputs import load_npz, load_tensors, read_json
 
 SplitName = Literal["train", "test", "all"]
 
@@ -41,33 +43,23 @@ def load_latent_stats(path: str | os.PathLike) -> tuple[Tensor, Tensor]:
     ``latents_mean``/``latents_std``; a diffusers ``config.json`` with ``latents_mean``/``latents_std``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: latent statistics file not found")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                d = {k: torch.from_numpy(f[k]) for k in f.files}
-        elif path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            d = load_file(str(path))
-        elif path.suffix == ".json":
-            import json
-
-            raw = json.loads(path.read_text())
+    kind = "latent statistics file"
+    if path.suffix == ".npz":
+        d: dict = load_npz(path, kind, DataError, missing=DataError)
+    elif path.suffix == ".json":
+        raw = read_json(path, kind, DataError)
+        with reading(path, "latents_mean/latents_std are not numbers", DataError):
             d = {k: torch.tensor(v) for k, v in raw.items() if k in ("latents_mean", "latents_std")}
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+    else:
+        obj = load_tensors(path, kind, DataError, missing=DataError)
+        with reading(path, "expected (mean, std) tensors", DataError):
             d = dict(zip(("mean", "std"), obj)) if isinstance(obj, (tuple, list)) else dict(obj)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - many loaders, many exception types
-        raise DataError(f"{path}: cannot read latent statistics ({type(exc).__name__}: {exc})") from exc
     mean = d.get("mean", d.get("latents_mean"))
     std = d.get("std", d.get("latents_std"))
     if mean is None or std is None:
-        raise DataError(f"{path}: expected mean/std (or latents_mean/latents_std), found {sorted(d)}")
-    mean, std = torch.as_tensor(mean).float(), torch.as_tensor(std).float()
+        raise DataError(f"{path}: expected mean/std (or latents_mean/latents_std), found {sorted(map(str, d))}")
+    with reading(path, "mean/std are not numeric tensors", DataError):
+        mean, std = torch.as_tensor(mean).float(), torch.as_tensor(std).float()
     if mean.numel() != std.numel() or not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
         raise DataError(f"{path}: mean/std must be finite and of equal size ({mean.numel()} vs {std.numel()})")
     if (std <= 0).any():
@@ -81,20 +73,17 @@ def read_indexed_npz(path: Path, frames: Sequence[int] | None = None, row_shape:
 
     Returns float32 [N, *row_shape] (all rows if ``frames`` is None).
     """
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "data" not in f.files:
-                raise DataError(f"{path}: no 'data' array (keys {f.files})")
-            data = np.asarray(f["data"])
-            inds = np.asarray(f["inds"]) if "inds" in f.files else np.arange(data.shape[0])
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: not a readable npz ({type(exc).__name__}: {exc})") from exc
+    arrays = load_npz(path, "camera npz", DataError, missing=DataError)
+    if "data" not in arrays:
+        raise DataError(f"{path}: no 'data' array (keys {sorted(arrays)})")
+    data = arrays["data"]
+    inds = arrays["inds"] if "inds" in arrays else np.arange(data.shape[0] if data.ndim else 0)
+    if data.dtype.kind not in "biuf":
+        raise DataError(f"{path}: 'data' must hold real numbers, got dtype {data.dtype}")
     if data.ndim != 1 + len(row_shape) or tuple(data.shape[1:]) != row_shape:
         raise DataError(f"{path}: 'data' must be [N, {', '.join(map(str, row_shape))}], got {list(data.shape)}")
+    if data.shape[0] == 0:
+        raise DataError(f"{path}: 'data' has no rows")
     if inds.shape != (data.shape[0],) or inds.dtype.kind not in "iu":
         raise DataError(f"{path}: 'inds' must be [{data.shape[0]}] integers, got {inds.dtype} {list(inds.shape)}")
     if inds.size > 1 and not (np.diff(inds) > 0).all():
@@ -116,13 +105,12 @@ def read_indexed_npz(path: Path, frames: Sequence[int] | None = None, row_shape:
 
 def frame_indices(path: Path) -> np.ndarray:
     """The ``inds`` of a pose/intrinsics npz (0..N-1 when absent)."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return np.asarray(f["inds"]) if "inds" in f.files else np.arange(len(f["data"]))
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{path}: not a readable npz ({type(exc).__name__}: {exc})") from exc
+    arrays = load_npz(path, "camera npz", DataError, missing=DataError)
+    if "inds" in arrays:
+        return arrays["inds"]
+    if "data" not in arrays or arrays["data"].ndim == 0:
+        raise DataError(f"{path}: no 'data' array [N, ...] (keys {sorted(arrays)})")
+    return np.arange(len(arrays["data"]))
 
 
 def cameras_from_arrays(c2w: np.ndarray, intr: np.ndarray, height: int, width: int, where: str = "") -> Cameras:

@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from lyra.errors import InputError
+
 # torch's legacy serialization magic number (first object of a non-zip torch.save file)
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _MAX_PICKLE_BYTES = 1 << 34  # 16 GiB: refuse absurd archive members before reading them
 
 
-class UnsafePickleError(ValueError):
+class UnsafePickleError(InputError):
     """A pickle asked for something other than a numpy array (refused, nothing was executed)."""
 
 

@@ -31,10 +31,12 @@ from torch import Tensor
 
 from lyra.data.exr import require_openexr, write_depth_zip
 from lyra.data.layout import DataError, Layout
+from lyra.data.reader import load_latent_stats
 from lyra.data.safe_pickle import save_numpy_pickle
 from lyra.generator.base import TrajectorySample
 from lyra.render.video import write_video
 from lyra.utils.files import atomic_path
+from lyra.utils.inputs import read_json
 
 
 @dataclass
@@ -180,16 +182,18 @@ def scene_key(seed: int, index: int) -> str:
 
 def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> None:
     if layout.run_path.is_file():
-        old = json.loads(layout.run_path.read_text()).get("config", {})
+        old = read_json(layout.run_path, "SDG run file", DataError).get("config", {})
+        if not isinstance(old, dict):
+            raise DataError(layout.run_path, "'config' must be an object")
         old.pop("scenes", None)
         diff = {k: (old.get(k), v) for k, v in cfg.identity().items() if old.get(k) != v}
         if diff:
             raise DataError(f"{layout.root} holds an SDG run with other settings {diff} (old, new); "
                             "use another --out folder")
     if layout.stats_path.is_file():
-        with np.load(layout.stats_path, allow_pickle=False) as f:
-            same = (f["mean"].shape == tuple(mean.shape) and np.allclose(f["mean"], mean.numpy(), atol=1e-6)
-                    and np.allclose(f["std"], std.numpy(), atol=1e-6))
+        old_mean, old_std = load_latent_stats(layout.stats_path)
+        same = (old_mean.shape == mean.shape and torch.allclose(old_mean, mean, atol=1e-6)
+                and torch.allclose(old_std, std, atol=1e-6))
         if not same:
             raise DataError(f"{layout.stats_path}: latent statistics differ from this tokenizer's; "
                             "the folder was written with another tokenizer (use another --out folder)")

@@ -10,7 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from lyra.decoder.config import DecoderConfig
+from lyra.errors import InputError
 from lyra.utils.files import atomic_write
+from lyra.utils.inputs import load_tensors
 
 if TYPE_CHECKING:
     from lyra.decoder.model import LyraDecoder
@@ -21,8 +23,8 @@ OFFICIAL_REPO = "nvidia/Lyra"
 OFFICIAL_FILES = ("lyra_static.pt", "lyra_dynamic.pt")
 
 
-class CheckpointError(RuntimeError):
-    """Raised for a missing, unreadable or mismatching decoder checkpoint."""
+class CheckpointError(InputError, RuntimeError):
+    """Raised for a missing, unreadable or mismatching decoder checkpoint (an input error; also a RuntimeError)."""
 
 
 def load_official_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
@@ -39,11 +41,7 @@ def load_official_checkpoint(path: str | os.PathLike) -> dict[str, Tensor]:
             f"{OFFICIAL_REPO} (e.g. `huggingface-cli download {OFFICIAL_REPO} lyra_static.pt --local-dir checkpoints`) "
             f"and pass its path, e.g. checkpoints/lyra_static.pt"
         )
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # any unpickling failure is reported with the file name
-        msg = f"{path}: cannot read as a weights-only torch checkpoint ({type(e).__name__}: {e})"
-        raise CheckpointError(msg) from e
+    obj = load_tensors(path, "weights-only torch checkpoint", CheckpointError)
     if isinstance(obj, dict) and isinstance(obj.get("module"), dict):
         obj = obj["module"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
@@ -72,6 +70,9 @@ def load_into(model: nn.Module, state: dict[str, Tensor], source: str = "state d
             + lines("unexpected keys", unexpected)
             + lines("shape mismatches", mismatched)
         )
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source}: NaN/Inf values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
     cast = {k: v.to(own[k].dtype) for k, v in state.items()}
     model.load_state_dict(cast, strict=True)
 
@@ -89,15 +90,14 @@ def save_pretrained(model: LyraDecoder, directory: str | os.PathLike) -> None:
 
 def from_pretrained(cls: type[LyraDecoder], directory: str | os.PathLike, device: torch.device | str = "cpu",
                     dtype: torch.dtype | None = None) -> LyraDecoder:
-    """Rebuild a decoder saved by ``save_pretrained`` (strict key check)."""
-    from safetensors.torch import load_file
-
+    """Rebuild a decoder saved by ``save_pretrained`` (strict key check); any problem raises an InputError naming
+    the file (CheckpointError, DecoderConfigError)."""
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise CheckpointError(f"{directory}: missing {name} (expected a folder written by save_pretrained)")
     config = DecoderConfig.load(directory / CONFIG_NAME)
-    state = load_file(str(directory / WEIGHTS_NAME), device="cpu")
+    state = load_tensors(directory / WEIGHTS_NAME, "safetensors weights file", CheckpointError)
     if dtype is None:
         dtype = next(iter(state.values())).dtype if state else torch.float32
     with torch.device("meta"):

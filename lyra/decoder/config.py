@@ -10,8 +10,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lyra.errors import InputError
+from lyra.utils.inputs import read_json
+from lyra.utils.typed import coerce_fields, from_plain
 
-class DecoderConfigError(ValueError):
+
+class DecoderConfigError(InputError):
     """Raised for an inconsistent decoder configuration."""
 
 
@@ -91,8 +95,10 @@ class DecoderConfig:
     prune_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("deconv_kernel", "deconv_stride", "deconv_padding"):
-            setattr(self, name, tuple(int(v) for v in getattr(self, name)))
+        # types first (a string width would otherwise fail inside validate() as a TypeError); lists -> tuples
+        for name, value in coerce_fields(type(self), {f.name: getattr(self, f.name) for f in fields(self)}, "",
+                                         DecoderConfigError).items():
+            setattr(self, name, value)
         self.validate()
 
     # ------------------------------------------------------------------ derived sizes
@@ -121,6 +127,11 @@ class DecoderConfig:
 
     def validate(self) -> DecoderConfig:
         """Check divisibilities and ranges; raise DecoderConfigError with the offending field."""
+        sizes = ("width", "depth", "latent_channels", "plucker_channels", "time_channels", "mamba_d_state",
+                 "mamba_expand", "mamba_headdim", "mamba_ngroups", "attn_heads", "mlp_ratio")
+        bad = [f"{n}={getattr(self, n)}" for n in sizes if not getattr(self, n) > 0]
+        if bad:
+            raise DecoderConfigError(f"DecoderConfig: sizes must be > 0, got {', '.join(bad)}")
         _ = self.blocks
         checks = [
             (self.d_inner % self.mamba_headdim == 0, "mamba_expand*width must be divisible by mamba_headdim"),
@@ -170,12 +181,9 @@ class DecoderConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DecoderConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise DecoderConfigError(f"DecoderConfig: unknown keys {unknown}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], where: str = "DecoderConfig") -> DecoderConfig:
+        """Strict: unknown keys, wrong types and inconsistent values raise DecoderConfigError naming ``where``."""
+        return from_plain(cls, d, where, DecoderConfigError)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -189,7 +197,12 @@ class DecoderConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DecoderConfig:
-        return cls.from_json(Path(path).read_text())
+        """Read ``config.json``; any problem raises DecoderConfigError naming the file."""
+        data = read_json(path, "decoder config.json", DecoderConfigError)
+        try:
+            return cls.from_dict(data, where="")
+        except DecoderConfigError as exc:
+            raise DecoderConfigError(path, str(exc).removeprefix("DecoderConfig: ")) from exc
 
     def replace(self, **changes: Any) -> DecoderConfig:
         """A copy with some fields changed (validated)."""

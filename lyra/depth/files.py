@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.errors import InputError, reading
 from lyra.utils.files import atomic_path
+from lyra.utils.inputs import load_npy, load_npz, require_file
 
 DEPTH_SUFFIXES = (".npy", ".npz", ".png", ".exr", ".pfm")
 EXR_CHANNELS = ("Z", "Y", "depth", "D")
 
 
-class DepthError(ValueError):
+class DepthError(InputError):
     """Raised for missing, unreadable or malformed depth inputs (one-line, actionable message)."""
 
 
@@ -26,28 +29,32 @@ def read_pfm(path: str | os.PathLike) -> np.ndarray:
 
     PFM stores rows bottom-to-top; a negative scale means little-endian data (Middlebury's disparities).
     """
-    path = Path(path)
+    path = require_file(path, "PFM file", DepthError, missing=DepthError)
+    size = path.stat().st_size
     with open(path, "rb") as f:
-        header = f.readline().strip()
+        header = f.readline(16).strip()
         if header not in (b"PF", b"Pf"):
             raise DepthError(f"{path}: not a PFM file (header {header[:8]!r}, expected PF or Pf)")
-        dims = f.readline()
+        dims = f.readline(256)
         while dims.startswith(b"#"):
-            dims = f.readline()
+            dims = f.readline(256)
         m = re.match(rb"^\s*(\d+)\s+(\d+)\s*$", dims)
         if not m:
             raise DepthError(f"{path}: malformed PFM size line {dims[:40]!r}")
         width, height = int(m.group(1)), int(m.group(2))
         try:
-            scale = float(f.readline().strip())
+            scale = float(f.readline(256).strip())
         except ValueError as e:
             raise DepthError(f"{path}: malformed PFM scale line") from e
+        if width == 0 or height == 0 or not np.isfinite(scale) or scale == 0:
+            raise DepthError(f"{path}: PFM size {width}x{height} or scale {scale} is not usable")
         channels = 3 if header == b"PF" else 1
         dtype = np.dtype("<f4") if scale < 0 else np.dtype(">f4")
         count = width * height * channels
+        if count * 4 > size - f.tell():  # checked before reading: a header may promise any size
+            raise DepthError(f"{path}: truncated PFM (header promises {width}x{height}x{channels} floats, "
+                             f"{size - f.tell()} bytes follow)")
         data = np.frombuffer(f.read(count * 4), dtype=dtype)
-    if data.size != count:
-        raise DepthError(f"{path}: truncated PFM ({data.size} of {count} values)")
     shape = (height, width, 3) if channels == 3 else (height, width)
     return np.flipud(data.reshape(shape)).astype(np.float32)
 
@@ -67,12 +74,22 @@ def write_pfm(path: str | os.PathLike, array: np.ndarray | Tensor) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- EXR
-def _openexr():
+def require_openexr(error: type[InputError] = DepthError):
+    """The OpenEXR module, or ``error`` saying how to install it."""
     try:
         import OpenEXR
     except ImportError as e:
-        raise DepthError("reading/writing EXR depth needs OpenEXR: pip install OpenEXR") from e
+        raise error("reading/writing EXR depth needs OpenEXR: pip install OpenEXR") from e
     return OpenEXR
+
+
+def exr_channels(source: str | os.PathLike | BinaryIO, where: str | os.PathLike,
+                 error: type[InputError] = DepthError) -> dict[str, np.ndarray]:
+    """Every channel of an EXR file (a path or a binary stream) by name; ``error`` names ``where`` if unreadable."""
+    OpenEXR = require_openexr(error)
+    src = str(source) if isinstance(source, (str, os.PathLike)) else source
+    with reading(where, "cannot read EXR", error), OpenEXR.File(src, separate_channels=True) as f:
+        return {name: np.asarray(c.pixels) for name, c in f.channels().items()}
 
 
 def read_exr(path: str | os.PathLike, channel: str | None = None) -> np.ndarray:
@@ -81,14 +98,7 @@ def read_exr(path: str | os.PathLike, channel: str | None = None) -> np.ndarray:
     Without ``channel`` the first of Z, Y, depth, D present is used (also as a layer suffix such as
     "depth.Z"), otherwise the first channel in the file's (alphabetical) order.
     """
-    OpenEXR = _openexr()
-    try:
-        with OpenEXR.File(str(path), separate_channels=True) as f:
-            chans = {name: np.asarray(c.pixels) for name, c in f.channels().items()}
-    except DepthError:
-        raise
-    except Exception as e:  # OpenEXR raises plain exceptions for unreadable files
-        raise DepthError(f"{path}: cannot read EXR ({e})") from e
+    chans = exr_channels(path, path)
     if not chans:
         raise DepthError(f"{path}: EXR file has no channels")
     if channel is not None:
@@ -103,7 +113,7 @@ def read_exr(path: str | os.PathLike, channel: str | None = None) -> np.ndarray:
 
 def write_exr(path: str | os.PathLike, depth: np.ndarray | Tensor, channel: str = "Z", half: bool = False) -> Path:
     """Write a depth map [H, W] (or [1, H, W]) as a one-channel ZIP-compressed EXR (float32 or half), atomically."""
-    OpenEXR = _openexr()
+    OpenEXR = require_openexr()
     arr = depth.detach().cpu().numpy() if isinstance(depth, Tensor) else np.asarray(depth)
     arr = arr.reshape(arr.shape[-2:])
     arr = np.ascontiguousarray(arr.astype(np.float16 if half else np.float32))
@@ -122,10 +132,14 @@ def _sanitize(arr: np.ndarray, path: Path) -> Tensor:
         arr = arr[..., 0]
     if arr.ndim != 2:
         raise DepthError(f"{path}: depth must be a 2D map [H, W] (or [1, H, W]), got shape {list(arr.shape)}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+    if arr.size == 0:
+        raise DepthError(f"{path}: depth map is empty (shape {list(arr.shape)})")
+    if arr.dtype.kind not in "biuf":
         raise DepthError(f"{path}: depth must be real numbers, got dtype {arr.dtype}")
     d = torch.from_numpy(np.ascontiguousarray(arr).astype(np.float32))
     d = torch.where(torch.isfinite(d) & (d > 0), d, torch.zeros_like(d))
+    if not (d > 0).any():
+        raise DepthError(f"{path}: no valid depth value (every value is zero, negative, NaN or Inf)")
     return d[None]
 
 
@@ -140,43 +154,37 @@ def load_depth(
         :func:`lyra.utils.images.save_depth_png16` writes),
       * ``.exr``: channel ``channel`` or Z / Y / depth / first (needs OpenEXR),
       * ``.pfm``: greyscale (colour: first channel).
-    ``scale`` divides the stored values for every format (PNG default 1000, others 1).
+    ``scale`` divides the stored values for every format (PNG default 1000, others 1). Raises DepthError
+    naming the file when it is missing, unreadable, not a 2D real-valued map, or has no valid value.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DepthError(f"{path}: depth file not found")
+    path = require_file(path, "depth file", DepthError, missing=DepthError)
     suffix = path.suffix.lower()
     if suffix not in DEPTH_SUFFIXES:
         raise DepthError(f"{path}: unsupported depth format {suffix!r}; use one of {', '.join(DEPTH_SUFFIXES)}")
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise DepthError(f"{path}: depth scale must be a positive number, got {scale}")
-    try:
-        if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
-                if key is None:
-                    key = "depth" if "depth" in names else names[0] if names else None
-                if key not in names:
-                    raise DepthError(f"{path}: npz has no array {key!r} (has {', '.join(names) or 'none'})")
-                arr = z[key]
-        elif suffix == ".png":
-            from PIL import Image
+    if suffix == ".npy":
+        arr = load_npy(path, "depth file", DepthError)
+    elif suffix == ".npz":
+        arrays = load_npz(path, "depth file", DepthError)
+        names = list(arrays)
+        if key is None:
+            key = "depth" if "depth" in names else names[0] if names else None
+        if key not in arrays:
+            raise DepthError(f"{path}: npz has no array {key!r} (has {', '.join(names) or 'none'})")
+        arr = arrays[key]
+    elif suffix == ".png":
+        from PIL import Image
 
-            with Image.open(path) as im:
-                if im.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
-                    raise DepthError(f"{path}: PNG depth must be 16-bit (or 8-bit) greyscale, got mode {im.mode}")
-                arr = np.asarray(im).astype(np.float64) / (1000.0 if scale is None else scale)
-                scale = None
-        elif suffix == ".exr":
-            arr = read_exr(path, channel)
-        else:
-            arr = read_pfm(path)
-    except DepthError:
-        raise
-    except (OSError, ValueError) as e:
-        raise DepthError(f"{path}: cannot read depth ({e})") from e
+        with reading(path, "not a readable PNG depth map", DepthError), Image.open(path) as im:
+            if im.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
+                raise DepthError(f"{path}: PNG depth must be 16-bit (or 8-bit) greyscale, got mode {im.mode}")
+            arr = np.asarray(im).astype(np.float64) / (1000.0 if scale is None else scale)
+        scale = None
+    elif suffix == ".exr":
+        arr = read_exr(path, channel)
+    else:
+        arr = read_pfm(path)
     d = _sanitize(arr, path)
     return d / scale if scale is not None else d
 

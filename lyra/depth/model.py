@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.depth.files import DepthError
+from lyra.errors import reading
 
 Output = Literal["auto", "depth", "disparity"]
 
@@ -98,11 +99,9 @@ def load_depth_model(path: str | os.PathLike, *, device: torch.device | str = "c
     if output not in ("auto", "depth", "disparity"):
         raise DepthError(f"depth model: output must be 'auto', 'depth' or 'disparity', got {output!r}")
     tf = _import_transformers()
-    try:
+    with reading(path, "cannot load a depth model", DepthError):
         model = tf.AutoModelForDepthEstimation.from_pretrained(str(path), local_files_only=True)
         processor = tf.AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError, KeyError) as e:
-        raise DepthError(f"{path}: cannot load a depth model ({str(e).splitlines()[0] if str(e) else e!r})") from e
     model = model.to(device=device, dtype=dtype).eval()
     if output == "auto":
         cfg = model.config

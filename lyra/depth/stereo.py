@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +14,8 @@ from torch import Tensor
 
 from lyra.cameras.camera import intrinsics_matrix
 from lyra.depth.files import DepthError
+from lyra.errors import reading
+from lyra.utils.inputs import read_text
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,7 @@ def parse_calib(source: str | os.PathLike | dict) -> StereoCalibration:
     else:
         text = str(source)
         if isinstance(source, os.PathLike) or ("\n" not in text and "=" not in text):
-            path = Path(text)
-            if not path.is_file():
-                raise DepthError(f"{path}: calibration file not found")
-            text, where = path.read_text(), str(path)
+            text, where = read_text(text, "calibration file", DepthError, missing=DepthError), text
         else:
             where = "calibration text"
         raw = {}
@@ -104,20 +103,23 @@ def parse_calib(source: str | os.PathLike | dict) -> StereoCalibration:
             m = _MATRIX.match(v.strip())
             if not m:
                 raise DepthError(f"{where}: camera matrix {v!r} must look like [f 0 cx; 0 f cy; 0 0 1]")
-            rows = [r.split() for r in m.group(1).split(";")]
-            v = [[float(x) for x in r] for r in rows]
-        a = np.asarray(v, dtype=np.float64)
-        if a.shape != (3, 3):
-            raise DepthError(f"{where}: camera matrix must be 3x3, got shape {list(a.shape)}")
+            v = [r.split() for r in m.group(1).split(";")]
+        with reading(where, f"camera matrix {v!r} is not numeric", DepthError):
+            a = np.asarray(v, dtype=np.float64)
+        if a.shape != (3, 3) or not np.isfinite(a).all():
+            raise DepthError(f"{where}: camera matrix must be 3x3 and finite, got shape {list(a.shape)}")
         return a
 
     def num(key: str, cast: type = float) -> float | int | None:
         if key not in raw or raw[key] in (None, ""):
             return None
         try:
-            return cast(float(raw[key]))
+            value = float(raw[key])
         except (TypeError, ValueError) as e:
             raise DepthError(f"{where}: {key}={raw[key]!r} is not a number") from e
+        if not math.isfinite(value):
+            raise DepthError(f"{where}: {key}={raw[key]!r} is not a finite number")
+        return cast(value)
 
     if "cam0" in raw:
         c0 = matrix(raw["cam0"])
@@ -133,6 +135,8 @@ def parse_calib(source: str | os.PathLike | dict) -> StereoCalibration:
     baseline = num("baseline")
     if baseline is None:
         raise DepthError(f"{where}: missing baseline")
+    if not (fx > 0 and fy > 0 and baseline > 0):
+        raise DepthError(f"{where}: focal lengths and baseline must be > 0, got fx={fx}, fy={fy}, baseline={baseline}")
     return StereoCalibration(
         float(fx), float(fy), float(cx), float(cy), float(baseline), float(doffs),
         num("width", int), num("height", int), num("ndisp", int), num("vmin"), num("vmax"),

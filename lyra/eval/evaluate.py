@@ -16,11 +16,9 @@ which bounds what the decoder can reach against ground truth through the tokeniz
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +26,13 @@ import torch
 from torch import Tensor
 
 from lyra.cameras import Cameras, look_at
+from lyra.data.layout import DataError
 from lyra.decoder import LyraDecoder
 from lyra.eval.metrics import LPIPSVGG, psnr, ssim
 from lyra.render import RenderOptions
 from lyra.train.conditioning import ConditioningCache
 from lyra.train.render_loss import render_views
+from lyra.utils.inputs import read_json
 
 # trajectory pairs (folder indices, method §8.1) whose midpoints give off-trajectory cameras:
 # left+up, right+up, left+zoom-out, right+zoom-in, up+spiral
@@ -81,16 +81,11 @@ class EvalConfig:
 
 
 def load_decoder(spec: str | os.PathLike, device: torch.device | str = "cpu") -> LyraDecoder:
-    """The shipped pocket decoder (``"shipped"``) or one from a folder (pretrained or training checkpoint)."""
-    if str(spec) in ("shipped", "pocket"):
-        from lyra.eval.report import shipped_decoder_dir
+    """The shipped pocket decoder (``"shipped"``) or one from a folder (pretrained or a training checkpoint-* /
+    final folder); see :func:`lyra.pipelines.load_decoder`."""
+    from lyra.pipelines.image_to_3d import load_decoder as load
 
-        spec = shipped_decoder_dir()
-    d = Path(spec)
-    if not (d / "config.json").is_file():
-        raise FileNotFoundError(f"{d}: no decoder config.json (expected a folder written by save_pretrained "
-                                "or a training checkpoint-* / final folder)")
-    return LyraDecoder.from_pretrained(d, device=device, dtype=torch.float32).eval()
+    return load(spec, device=device)
 
 
 def off_trajectory_cameras(trajs: list[Cameras], stride: int, center_depth: float = 1.0,
@@ -173,7 +168,8 @@ def evaluate(cfg: EvalConfig, model: LyraDecoder | None = None, tokenizer: Any =
     keys = ds.keys[: cfg.max_scenes] if cfg.max_scenes else ds.keys
     center_depth = 1.0
     if ds.layout.run_path.is_file():
-        center_depth = float(json.loads(ds.layout.run_path.read_text()).get("config", {}).get("center_depth", 1.0))
+        run = read_json(ds.layout.run_path, "SDG run file", DataError).get("config", {})
+        center_depth = float(run.get("center_depth", 1.0)) if isinstance(run, dict) else 1.0
     opts = RenderOptions(near=cfg.near, far=cfg.far, mode=cfg.mode, backend=cfg.backend)  # type: ignore[arg-type]
     bg = torch.tensor(cfg.background, dtype=torch.float32)
     fusions = {"both": [True, False], "on": [True], "off": [False]}[cfg.fusion]

@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lyra.errors import InputError
+from lyra.utils.inputs import load_tensors
+
 
 def psnr(pred: Tensor, target: Tensor) -> Tensor:
     """[N] PSNR in dB of images clipped to [0, 1] (MSE over channels and pixels)."""
@@ -107,14 +110,10 @@ class LPIPSVGG(nn.Module):
                 if p.is_dir() else [p]
         state: dict[str, Tensor] = {}
         for f in files:
-            if not f.is_file():
-                raise FileNotFoundError(f"LPIPS weights: {f} not found")
-            if f.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state.update(load_file(str(f)))
-            else:
-                state.update(torch.load(f, map_location="cpu", weights_only=True))
+            obj = load_tensors(f, "LPIPS weights file")
+            if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+                raise InputError(f, "expected a state dict of tensors (VGG-16 features or LPIPS heads)")
+            state.update(obj)
         m = cls()
         own: dict[str, Tensor] = {}
         for k, v in state.items():
@@ -124,7 +123,7 @@ class LPIPSVGG(nn.Module):
                 own[f"lins.{int(k[3:].split('.')[0])}.weight"] = v
         missing = sorted(set(m.state_dict()) - set(own) - {"shift", "scale"})
         if missing:
-            raise ValueError(f"LPIPS weights {[str(f) for f in files]}: missing {missing[:6]}"
+            raise InputError(f"LPIPS weights {[str(f) for f in files]}: missing {missing[:6]}"
                              f"{' ...' if len(missing) > 6 else ''}")
         m.load_state_dict(own, strict=False)
         return m

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from lyra.cameras import Cameras
+from lyra.errors import InputError
 from lyra.gaussians import Gaussians
 
 EXPORT_FORMATS = ("usdz", "usda", "usdc", "spz", "colmap", "ply-sh3")
@@ -44,18 +45,18 @@ def export_scene(
     fmt = to or format_from_path(path)
     path = Path(path)
     if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     if fmt == "colmap":
         if cameras is None:
-            raise ValueError("COLMAP export needs cameras (--cameras cams.npz)")
+            raise InputError("COLMAP export needs cameras (--cameras cams.npz)")
         from lyra.export.colmap import save_colmap
 
         return save_colmap(path, g, cameras, **options)
     if options and fmt in ("spz", "ply-sh3"):
-        raise ValueError(f"{fmt} export takes no options (got {sorted(options)})")
+        raise InputError(f"{fmt} export takes no options (got {sorted(options)})")
     want = {"usdz": ".usdz", "usda": ".usda", "usdc": ".usdc", "spz": ".spz", "ply-sh3": ".ply"}[fmt]
     if path.suffix.lower() != want:
-        raise ValueError(f"{path}: a {fmt} export needs a file name ending in {want}")
+        raise InputError(f"{path}: a {fmt} export needs a file name ending in {want}")
     if fmt.startswith("usd"):
         from lyra.export.usd import save_usd
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from lyra.cameras import Cameras
+from lyra.errors import InputError
 from lyra.gaussians import Gaussians, rotmat_to_quat
 from lyra.utils.files import atomic_path
 
@@ -54,13 +55,13 @@ def save_colmap(
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: COLMAP export writes a folder, and this is a file")
+        raise InputError(f"{out}: COLMAP export writes a folder, and this is a file")
     n = len(cameras)
     if n == 0:
-        raise ValueError("COLMAP export needs at least one camera")
+        raise InputError("COLMAP export needs at least one camera")
     names = list(image_names) if image_names is not None else [f"frame_{i:05d}.png" for i in range(n)]
     if len(names) != n or len(set(names)) != n or any(not s or any(c.isspace() for c in s) for s in names):
-        raise ValueError(f"COLMAP export needs {n} distinct image names without spaces")
+        raise InputError(f"COLMAP export needs {n} distinct image names without spaces")
     out.mkdir(parents=True, exist_ok=True)
 
     K = cameras.K.detach().to("cpu", torch.float64).numpy()

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from lyra.cameras import Cameras
+from lyra.errors import InputError
 from lyra.gaussians import SH_C0, GaussianError, Gaussians
 from lyra.utils.files import atomic_path
 
@@ -129,7 +130,7 @@ def build_stage(
     """Author the scene (see module docstring) into an open ``Usd.Stage``."""
     Gf, Sdf, Usd, UsdGeom, _, UsdVol, Vt = _import_pxr()
     if up_axis not in UP_AXIS_ROTATE_X:
-        raise ValueError(f"up_axis must be one of {sorted(UP_AXIS_ROTATE_X)}, got {up_axis!r}")
+        raise InputError(f"up_axis must be one of {sorted(UP_AXIS_ROTATE_X)}, got {up_axis!r}")
     g.validate(check_values=True)
     if g.times is not None:
         raise GaussianError("USD export of 4D sets (with times) is not supported; export a static set")
@@ -193,7 +194,7 @@ def save_usd(
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
     if ext not in USD_FORMATS:
-        raise ValueError(f"{path}: USD export needs a .usdz, .usda or .usdc file name")
+        raise InputError(f"{path}: USD export needs a .usdz, .usda or .usdc file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))

@@ -37,9 +37,15 @@ def _extension(path: str | os.PathLike) -> str:
     return ext
 
 
-def load_gaussians(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Gaussians:
-    """Load a Gaussian set from a .ply or .spz file (chosen by extension, case-insensitive)."""
-    return (load_ply if _extension(path) == ".ply" else load_spz)(path, dtype=dtype)
+def load_gaussians(path: str | os.PathLike, dtype: torch.dtype = torch.float32, allow_empty: bool = True) -> Gaussians:
+    """Load a Gaussian set from a .ply or .spz file (chosen by extension, case-insensitive).
+
+    ``allow_empty=False`` refuses a file without Gaussians (a scene to render, view or export).
+    """
+    g = (load_ply if _extension(path) == ".ply" else load_spz)(path, dtype=dtype)
+    if not allow_empty and len(g) == 0:
+        raise GaussianError(path, "holds no Gaussians (0 vertices)")
+    return g
 
 
 def save_gaussians(path: str | os.PathLike, g: Gaussians) -> None:

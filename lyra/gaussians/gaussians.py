@@ -13,10 +13,12 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
+from lyra.errors import InputError
+
 SH_C0 = 0.28209479177387814  # Y_0^0
 
 
-class GaussianError(ValueError):
+class GaussianError(InputError):
     """Raised for malformed Gaussian data."""
 
 

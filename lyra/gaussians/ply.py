@@ -33,9 +33,14 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement, PlyListProperty
 
+from lyra.errors import reading
 from lyra.gaussians.gaussians import SH_C0, GaussianError, Gaussians, sh_degree_of
 from lyra.utils.files import atomic_write
+from lyra.utils.inputs import require_file
 
+PLY_TYPE_BYTES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2, "int16": 2, "uint16": 2,
+                  "int": 4, "uint": 4, "int32": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+MAX_PLY_HEADER = 1 << 16  # bytes searched for end_header
 OPACITY_EPS = 1e-6  # opacities are clamped to [eps, 1 - eps] before the logit
 WRITABLE_SH_DEGREES = (0, 3)
 
@@ -139,17 +144,49 @@ def save_ply(
 # ---------------------------------------------------------------------------------------------- load
 
 
+def check_ply_header(path: Path, error: type[GaussianError] = PlyFormatError) -> None:
+    """Check that the elements a PLY header declares can fit in the file, before any reader allocates them.
+
+    Binary rows need the sum of their property sizes (a list at least its length prefix); ASCII rows at least
+    one character per property. A header promising more (10^8 vertices in a 1 KB file) is refused.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(MAX_PLY_HEADER)
+    if not head.startswith(b"ply"):
+        raise error(path, "not a PLY file (it does not start with 'ply')")
+    end = head.find(b"end_header")
+    nl = head.find(b"\n", end)
+    if end < 0 or nl < 0:
+        raise error(path, f"no end_header line in the first {MAX_PLY_HEADER} bytes (truncated or not a PLY file)")
+    binary, elements = True, []
+    for line in head[:end].decode("ascii", errors="replace").splitlines():
+        words = line.split()
+        if words[:1] == ["format"]:
+            binary = len(words) > 1 and words[1] != "ascii"
+        elif words[:1] == ["element"]:
+            if len(words) != 3 or not words[2].isdigit():
+                raise error(path, f"malformed PLY element line {line.strip()[:60]!r}")
+            elements.append([words[1], int(words[2]), 0])
+        elif words[:1] == ["property"] and elements and len(words) >= 3:
+            t = words[2] if words[1] == "list" else words[1]
+            elements[-1][2] += PLY_TYPE_BYTES.get(t, 1) if binary else 1
+    have = path.stat().st_size - (nl + 1)
+    need = 0
+    for name, count, row in elements:
+        need += count * row
+        if need > have:
+            raise error(path, f"header promises {count} '{name}' elements (at least {need} bytes) but {have} bytes "
+                              "follow (truncated or corrupt)")
+
+
 def read_vertex_fields(path: str | os.PathLike, error: type[GaussianError] = PlyFormatError) -> dict:
     """Read a PLY's ``vertex`` element as {property name: array [N] (file dtype) or PlyListProperty}."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such PLY file: {path}")
-    try:
-        with open(path, "rb") as fh:  # memory-mapped (fast); fields are copied out before closing
-            ply = PlyData.read(fh)
-            fields = _copy_vertex_fields(ply)
-    except Exception as exc:  # plyfile raises assorted errors (PlyParseError, ValueError, EOFError...)
-        raise error(f"{path}: not a readable PLY file ({type(exc).__name__}: {exc})") from exc
+    path = require_file(path, "PLY file", error)
+    check_ply_header(path, error)
+    with reading(path, "not a readable PLY file", error), open(path, "rb") as fh:
+        # memory-mapped (fast); fields are copied out before closing
+        ply = PlyData.read(fh)
+        fields = _copy_vertex_fields(ply)
     if fields is None:
         raise error(f"{path}: no 'vertex' element (elements: {[e.name for e in ply.elements]})")
     return fields

@@ -29,16 +29,22 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
+from lyra.errors import reading
 from lyra.gaussians.gaussians import GaussianError, Gaussians
 from lyra.gaussians.ply import gaussians_from_pre_activation, pre_activation_fields
 from lyra.utils.files import atomic_write
+from lyra.utils.inputs import require_file
 
 DEFAULT_FRACTIONAL_BITS = 12
+SPZ_MAX_POINT_BYTES = 9 + 1 + 3 + 3 + 4 + 45  # position, alpha, colour, scale, rotation, SH 3 rest
 SPZ_VERSION = 3
 
 
@@ -82,6 +88,37 @@ def save_spz(path: str | os.PathLike, g: Gaussians) -> None:
     atomic_write(path, lambda tmp: gsply.write_spz(tmp, data, version=SPZ_VERSION, fractional_bits=bits))
 
 
+def _inflated(fh: BinaryIO) -> Iterator[bytes]:
+    """The inflated bytes of a gzip stream, in pieces of at most 1 MiB (never all at once)."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    while not inflate.eof and (chunk := inflate.unconsumed_tail or fh.read(1 << 16)):
+        yield inflate.decompress(chunk, 1 << 20)
+
+
+def check_spz_size(path: Path) -> None:
+    """Refuse a gzip SPZ that inflates beyond what its header's point count allows (a decompression bomb).
+
+    Streams the inflated bytes (nothing kept) up to 16 + N * SPZ_MAX_POINT_BYTES; other containers pass.
+    """
+    with open(path, "rb") as fh, reading(path, "not a readable SPZ file", SpzFormatError):
+        if fh.read(2) != b"\x1f\x8b":
+            return
+        fh.seek(0)
+        head, total, limit = b"", 0, None
+        for out in _inflated(fh):
+            total += len(out)
+            if limit is None:
+                head += out[:16]
+                if len(head) < 16:
+                    continue
+                if head[:4] != b"NGSP":
+                    raise SpzFormatError(path, f"not an SPZ file (inflated header {head[:4]!r}, expected b'NGSP')")
+                limit = 16 + int.from_bytes(head[8:12], "little") * SPZ_MAX_POINT_BYTES
+            if total > limit:
+                raise SpzFormatError(path, f"inflates to more than the {limit} bytes its header's point count "
+                                           "allows (corrupt, or a decompression bomb)")
+
+
 def load_spz(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Gaussians:
     """Read an SPZ file (any container gsply reads: gzip v1-v3, NGSP v4 with ``zstandard``).
 
@@ -90,13 +127,10 @@ def load_spz(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Gau
     """
     import gsply
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such SPZ file: {path}")
-    try:
+    path = require_file(path, "SPZ file", SpzFormatError)
+    check_spz_size(path)
+    with reading(path, "not a readable SPZ file", SpzFormatError):
         data = gsply.read_spz(path)
-    except Exception as exc:  # gsply raises ValueError / struct.error / zlib errors / RuntimeError
-        raise SpzFormatError(f"{path}: not a readable SPZ file ({type(exc).__name__}: {exc})") from exc
     n = data.means.shape[0]
     sh0 = np.asarray(data.sh0, dtype=np.float64).reshape(n, 1, 3)
     shN = data.shN  # noqa: N806

@@ -23,12 +23,13 @@ import torch
 from torch import Tensor
 
 from lyra.cameras import Cameras
+from lyra.errors import InputError
 
 if TYPE_CHECKING:
     from lyra.tokenizer import VideoTokenizer
 
 
-class GeneratorError(ValueError):
+class GeneratorError(InputError):
     """Bad input for a generator, or an unknown backend name."""
 
 

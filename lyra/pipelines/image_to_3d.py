@@ -23,6 +23,7 @@ from torch import Tensor
 
 from lyra.cameras import INFERENCE_ORDER, Cameras, default_intrinsics, look_at, method_trajectories
 from lyra.depth import DEFAULT_TARGET_MEDIAN, normalize_scene_scale
+from lyra.errors import InputError
 from lyra.generator import Generator, SourceView, TrajectorySample
 from lyra.pipelines.report import StageTimer, write_report
 
@@ -36,7 +37,7 @@ OUTPUT_FILES = {
 }
 
 
-class PipelineError(ValueError):
+class PipelineError(InputError):
     """A user-facing pipeline error (missing weights, inconsistent models or settings)."""
 
 
@@ -129,8 +130,11 @@ def shipped_decoder_dir() -> Path:
 
 
 def load_decoder(spec: str | os.PathLike, device: torch.device | str = "cpu") -> Any:
-    """The decoder from ``"shipped"`` or a folder written by ``LyraDecoder.save_pretrained`` (eval mode)."""
-    from lyra.decoder import CheckpointError, LyraDecoder
+    """The decoder from ``"shipped"`` or a folder written by ``LyraDecoder.save_pretrained`` (eval mode).
+
+    A bad folder raises an InputError naming the file (missing, unreadable or mismatching config / weights).
+    """
+    from lyra.decoder import LyraDecoder
 
     shipped = str(spec) in ("shipped", "pocket")
     d = shipped_decoder_dir() if shipped else Path(spec)
@@ -139,20 +143,14 @@ def load_decoder(spec: str | os.PathLike, device: torch.device | str = "cpu") ->
                             "(a folder with config.json + model.safetensors, e.g. from `lyra train`)")
     if not d.is_dir():
         raise PipelineError(f"--decoder {d}: folder not found (a folder with config.json + model.safetensors)")
-    try:
-        return LyraDecoder.from_pretrained(d, device=device, dtype=torch.float32).eval()
-    except (CheckpointError, OSError) as exc:
-        raise PipelineError(f"--decoder {d}: {exc}") from exc
+    return LyraDecoder.from_pretrained(d, device=device, dtype=torch.float32).eval()
 
 
 def load_models(cfg: GenerateConfig) -> tuple[Any, Any]:
     """(tokenizer, decoder) on ``cfg.device``, checked against each other and the resolution."""
-    from lyra.tokenizer import TokenizerError, load_tokenizer
+    from lyra.tokenizer import load_tokenizer
 
-    try:
-        tok = load_tokenizer(cfg.tokenizer, device=cfg.device)
-    except TokenizerError as exc:
-        raise PipelineError(f"--tokenizer: {exc}") from exc
+    tok = load_tokenizer(cfg.tokenizer, device=cfg.device)
     if hasattr(tok, "eval"):
         tok.eval()
     dec = load_decoder(cfg.decoder, device=cfg.device)
@@ -396,6 +394,9 @@ def generate_from_image(
                               calib=calib, depth_model=depth_model, device=cfg.device)
         depth, K = d.depth, d.K if K is None else K
         info.update(depth_source=d.source, depth_metric=d.metric)
+        if d.note:
+            timer.warn(d.note)
+            info["depth_note"] = d.note
     else:
         info.setdefault("depth_source", "given")
     with timer.stage("prepare"):

@@ -48,6 +48,11 @@ class StageTimer:
         """Print an informational line."""
         self._print(f"[{self.prefix}] {text}")
 
+    @staticmethod
+    def warn(text: str) -> None:
+        """Print a line the user should see on stderr (also when quiet): something was changed or assumed."""
+        print(f"lyra: note: {text}", file=sys.stderr, flush=True)
+
     @property
     def total(self) -> float:
         """Seconds since the timer was created."""

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.errors import InputError
 
-class TextToImageError(ValueError):
+
+class TextToImageError(InputError):
     """No model folder, an unreadable one, or a missing optional dependency."""
 
 

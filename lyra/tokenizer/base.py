@@ -17,10 +17,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lyra.errors import InputError
+
 SIGMA_DATA = 0.5
 
 
-class TokenizerError(ValueError):
+class TokenizerError(InputError):
     """Bad input for a tokenizer (frame count, size, range, layout) or a missing/invalid checkpoint."""
 
 

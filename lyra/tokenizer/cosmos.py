@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from lyra.errors import reading
 from lyra.tokenizer.base import TokenizerError, VideoTokenizer
+from lyra.utils.inputs import load_tensors
 
 JIT_REPO = "nvidia/Cosmos-Tokenize1-CV8x8x8-720p"
 DIFFUSERS_REPO = "nvidia/Cosmos-1.0-Tokenizer-CV8x8x8"
@@ -39,9 +41,9 @@ def read_mean_std(path: str | Path, channels: int = 16) -> tuple[Tensor, Tensor]
     Returns ``(mean, std)`` as float32 ``[C, T_stats]`` (values viewed as ``(C, -1)``). Loaded with
     ``weights_only=True``: nothing but tensors and containers is unpickled.
     """
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    obj = load_tensors(path, "Cosmos mean_std.pt", TokenizerError)
     if isinstance(obj, dict):
-        keys = {k.lower(): v for k, v in obj.items()}
+        keys = {str(k).lower(): v for k, v in obj.items()}
         mean, std = keys.get("mean", keys.get("latents_mean")), keys.get("std", keys.get("latents_std"))
     elif isinstance(obj, (tuple, list)) and len(obj) == 2:
         mean, std = obj
@@ -118,8 +120,10 @@ class CosmosJITTokenizer(_StatsMixin, VideoTokenizer):
         device = torch.device(device)
         if dtype is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        enc = torch.jit.load(str(d / "encoder.jit"), map_location=device)
-        dec = torch.jit.load(str(d / "decoder.jit"), map_location=device)
+        with reading(d / "encoder.jit", "not a loadable TorchScript file", TokenizerError):
+            enc = torch.jit.load(str(d / "encoder.jit"), map_location=device)
+        with reading(d / "decoder.jit", "not a loadable TorchScript file", TokenizerError):
+            dec = torch.jit.load(str(d / "decoder.jit"), map_location=device)
         mean = std = None
         if (d / "mean_std.pt").is_file():
             mean, std = read_mean_std(d / "mean_std.pt")

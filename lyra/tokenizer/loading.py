@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.tokenizer.base import TokenizerError, VideoTokenizer
+from lyra.utils.inputs import read_json
 
 
 def load_tokenizer(spec: str | Path = "pocket", device: torch.device | str = "cpu",
@@ -34,7 +34,7 @@ def load_tokenizer(spec: str | Path = "pocket", device: torch.device | str = "cp
     for cfg_dir in (d, d / "vae"):
         cfg = cfg_dir / CONFIG_NAME
         if cfg.is_file():
-            name = json.loads(cfg.read_text()).get("_class_name")
+            name = read_json(cfg, "tokenizer config.json", TokenizerError).get("_class_name")
             if name == "AutoencoderKLCosmos":
                 from lyra.tokenizer.cosmos import DiffusersCosmosTokenizer
 

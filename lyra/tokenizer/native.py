@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lyra.errors import reading
 from lyra.tokenizer.base import TokenizerError, VideoTokenizer
+from lyra.utils.inputs import load_tensors, read_json
+from lyra.utils.typed import from_plain
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -55,13 +58,9 @@ class CausalVAEConfig:
         return {"_class_name": "CausalVideoVAE", **asdict(self)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> CausalVAEConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(k for k in d if k not in names and not k.startswith("_"))
-        if unknown:
-            raise TokenizerError(f"unknown CausalVAEConfig keys: {unknown}")
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
-        return cls(**kw)
+    def from_dict(cls, d: dict, where: str = "CausalVAEConfig") -> CausalVAEConfig:
+        """Strict: unknown keys (other than ``_``-prefixed metadata) and wrong types raise TokenizerError."""
+        return from_plain(cls, {k: v for k, v in d.items() if not str(k).startswith("_")}, where, TokenizerError)
 
 
 class RMSNorm(nn.Module):
@@ -276,18 +275,18 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
         cls, directory: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
     ) -> CausalVideoVAE:
         """Rebuild from ``config.json`` + ``model.safetensors`` (strict key match), in eval mode."""
-        from safetensors.torch import load_file
-
         d = Path(directory)
         cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
         for p in (cfg_path, w_path):
             if not p.is_file():
                 raise TokenizerError(f"native tokenizer folder {d} lacks {p.name} (expected {CONFIG_NAME} + "
                                      f"{WEIGHTS_NAME}, as written by save_pretrained)")
-        cfg = CausalVAEConfig.from_dict(json.loads(cfg_path.read_text()))
-        model = cls(cfg)
-        state = load_file(str(w_path))
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        cfg = CausalVAEConfig.from_dict(read_json(cfg_path, "tokenizer config.json", TokenizerError), str(cfg_path))
+        with reading(cfg_path, "does not describe a buildable tokenizer", TokenizerError):
+            model = cls(cfg)
+        state = load_tensors(w_path, "safetensors weights file", TokenizerError)
+        with reading(w_path, "weights do not fit the config", TokenizerError):
+            missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise TokenizerError(f"{w_path}: weights do not match config (missing {missing[:5]}, "
                                  f"unexpected {unexpected[:5]})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,29 +9,29 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.errors import reading
 from lyra.tokenizer.base import TokenizerError
+from lyra.utils.files import atomic_path
+from lyra.utils.inputs import require_file
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> tuple[Tensor, float]:
     """Decode a video file to ``[T, 3, H, W]`` float32 in [0, 1] and its frame rate (fps)."""
     import av
 
-    p = Path(path)
-    if not p.is_file():
-        raise TokenizerError(f"video file not found: {p}")
-    try:
-        with av.open(str(p)) as container:
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 24)
-            frames = []
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames and len(frames) >= max_frames:
-                    break
-    except av.error.FFmpegError as e:  # type: ignore[attr-defined]
-        raise TokenizerError(f"cannot decode {p}: {e}") from e
+    p = require_file(path, "video file", TokenizerError, missing=TokenizerError)
+    with reading(p, "not a readable video", TokenizerError), av.open(str(p)) as container:
+        if not container.streams.video:
+            raise TokenizerError(p, "has no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 24)
+        frames = []
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if max_frames and len(frames) >= max_frames:
+                break
     if not frames:
-        raise TokenizerError(f"{p} has no video frames")
+        raise TokenizerError(p, "has no video frames")
     arr = np.stack(frames).astype(np.float32) / 255.0
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), fps
 
@@ -48,8 +47,7 @@ def write_video(path: str | Path, frames: Tensor, fps: float = 24.0, crf: int = 
     H2, W2 = H + H % 2, W + W % 2
     if (H2, W2) != (H, W):
         x = np.pad(x, ((0, 0), (0, H2 - H), (0, W2 - W), (0, 0)), mode="edge")
-    tmp = p.with_name(p.name + ".tmp" + p.suffix)
-    with av.open(str(tmp), mode="w") as container:
+    with atomic_path(p) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = W2, H2, "yuv420p"
         stream.options = {"crf": str(crf)}
@@ -58,5 +56,4 @@ def write_video(path: str | Path, frames: Tensor, fps: float = 24.0, crf: int = 
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, p)
     return p

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from lyra.errors import InputError
 from lyra.train.losses import LossWeights
-from lyra.utils.typed import from_plain
+from lyra.utils.inputs import parse_yaml, read_text, require_dir
+from lyra.utils.typed import coerce_fields, from_plain
+
+SHIPPED = ("shipped", "pocket", "native")  # tokenizer names that are not folders
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """Unknown or invalid training configuration keys/values."""
 
 
@@ -190,6 +193,22 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"TrainConfig: {msg}")
+        from lyra.decoder.config import DecoderConfig
+
+        coerce_fields(DecoderConfig, self.model.overrides, "model.overrides", ConfigError)
+        return self
+
+    def check_paths(self, where: str | os.PathLike = "config") -> TrainConfig:
+        """Check, before any work, that the paths the stage reads exist (dataset, statistics, init weights,
+        LPIPS weights, tokenizer folder); raises FileNotFoundError or ConfigError naming the key."""
+        if not self.data.root:
+            raise ConfigError(f"{where}: data.root is empty; name the SDG dataset folder (lyra sdg --out DIR)")
+        require_dir(self.data.root, "dataset folder (data.root)", ConfigError)
+        optional = {"data.stats": self.data.stats, "init_from": self.init_from, "loss.lpips_weights":
+                    self.loss.lpips_weights, "tokenizer": None if self.tokenizer in SHIPPED else self.tokenizer}
+        for key, value in optional.items():
+            if value and not os.path.exists(value):
+                raise FileNotFoundError(f"{value}: {key} not found ({where})")
         return self
 
     # ------------------------------------------------------------------ I/O
@@ -205,13 +224,18 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
-        """Read a YAML stage config; ``overrides`` are ``dotted.key=yaml_value`` strings applied on top."""
-        d = yaml.safe_load(Path(path).read_text()) or {}
+        """Read a YAML stage config; ``overrides`` are ``dotted.key=yaml_value`` strings applied on top.
+
+        Any problem (missing or binary file, YAML syntax, unknown keys, wrong types, bad values) raises
+        ConfigError naming the file (or the override) and the key.
+        """
+        d = parse_yaml(read_text(path, "YAML config file", ConfigError), path, ConfigError)
+        d = {} if d is None else d
         if not isinstance(d, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
+            raise ConfigError(f"{path}: the top level must be a mapping, got {type(d).__name__}")
         for item in overrides or []:
             key, sep, value = item.partition("=")
-            if not sep:
+            if not sep or not key.strip():
                 raise ConfigError(f"override {item!r}: use dotted.key=value")
             node = d
             parts = key.strip().split(".")
@@ -219,7 +243,7 @@ class TrainConfig:
                 node = node.setdefault(p, {})
                 if not isinstance(node, dict):
                     raise ConfigError(f"override {item!r}: {p} is not a mapping")
-            node[parts[-1]] = yaml.safe_load(value)
+            node[parts[-1]] = parse_yaml(value, f"override {item!r}", ConfigError)
         try:
             return cls.from_dict(d)
         except ConfigError as exc:

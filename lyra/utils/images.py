@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lyra.errors import reading
 from lyra.utils.files import atomic_path
+from lyra.utils.inputs import require_file
 
 
 def save_png(path: str | os.PathLike, image: Tensor) -> Path:
@@ -25,14 +27,20 @@ def save_png(path: str | os.PathLike, image: Tensor) -> Path:
 
 
 def load_image(path: str | os.PathLike) -> Tensor:
-    """Read an image file as [3, H, W] float32 in [0, 1] (alpha dropped, greyscale expanded)."""
+    """Read an image file as [3, H, W] float32 in [0, 1] (alpha dropped, greyscale expanded).
+
+    Raises FileNotFoundError, or InputError naming the file when it is empty, not an image, truncated or
+    larger than PIL's decompression-bomb limit (checked from the header, before decoding).
+    """
+    import warnings
+
     from PIL import Image
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image file not found")
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    p = require_file(path, "image file")
+    with reading(p, "not a readable image"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the error (2x) still applies
+        with Image.open(p) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 
 from lyra.cameras import Cameras
+from lyra.errors import InputError
+from lyra.utils.inputs import read_json
 from lyra.utils.typed import from_plain
 from lyra.world.primitives import (
     PRIMITIVE_TYPES,
@@ -44,7 +46,7 @@ T_MIN = 1e-4  # primary rays ignore hits closer than this (scene units)
 SHADOW_OFFSET = 1e-3  # shadow rays start this far off the surface, along its normal
 
 
-class WorldError(ValueError):
+class WorldError(InputError):
     """Raised for malformed world data (bad JSON, unknown primitive types, missing fields)."""
 
 
@@ -260,12 +262,12 @@ class World:
 
     @staticmethod
     def load_json(path: str | Path) -> World:
-        """Read a world written by ``save_json``; raises WorldError on malformed files."""
+        """Read a world written by ``save_json``; raises WorldError naming the file on malformed files."""
+        data = read_json(path, "world JSON file", WorldError)
         try:
-            data = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as e:
-            raise WorldError(f"{path}: not valid JSON ({e})") from e
-        return World.from_dict(data)
+            return World.from_dict(data)
+        except WorldError as exc:
+            raise WorldError(path, str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------------------- rendering internals

@@ -41,10 +41,12 @@ def add_camera_args(p: argparse.ArgumentParser, default_trajectory: str = "left"
 def cameras_from_args(args: argparse.Namespace, target: torch.Tensor | None = None,
                       radius: float | None = None) -> Cameras:
     """Build the camera batch the options ask for. ``target``/``radius`` are scene-derived orbit defaults."""
+    from lyra.cli.main import CLIError
+
     if args.cameras:
         return load_cameras_npz(args.cameras)
     if args.frames < 1:
-        raise ValueError(f"--frames must be >= 1, got {args.frames}")
+        raise CLIError(f"--frames must be >= 1, got {args.frames}")
     K = default_intrinsics(args.height, args.width, args.fov)
     if args.trajectory == "orbit":
         tgt = torch.tensor(args.orbit_target) if args.orbit_target else (

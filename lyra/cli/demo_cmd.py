@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lyra.cli.generate_cmd import add_pipeline_args, config_from_args, print_summary
+from lyra.cli.generate_cmd import add_pipeline_args, build_outputs, config_from_args, print_summary
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,9 +27,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, "cache")
     with timer.stage("example photo", "Middlebury Motorcycle (scikit-image), ground-truth depth"):
         image, depth, K = motorcycle_depth()
-    result = generate_from_image(image, cfg, out, depth=depth, K=K, timer=timer,
-                                 input_info={"image": "skimage.data.stereo_motorcycle (left)",
-                                             "depth_source": "ground-truth disparity + calibration (metric)"})
+    info = {"image": "skimage.data.stereo_motorcycle (left)",
+            "depth_source": "ground-truth disparity + calibration (metric)"}
+    result = build_outputs(args.out, lambda tmp: generate_from_image(image, cfg, tmp, depth=depth, K=K, timer=timer,
+                                                                     input_info=info))
     print_summary(result, out)
     print(f"look at {out / 'preview.png'} (input | novel view | its depth) and {out / 'flythrough.mp4'}; "
           f"`lyra view {out / 'scene.ply'}` opens the scene in a browser")
@@ -46,14 +47,19 @@ def _run_world(args: argparse.Namespace, timer, out: Path) -> int:
         models = load_models(cfg)
     with timer.stage("world source view", f"{world.kind} seed {args.world_seed}"):
         source = source_from_world(world, models[0], cfg)
-    result = run_pipeline(source, cfg, out, world=world, models=models, timer=timer,
-                          input_info={"world_seed": args.world_seed, "world_kind": world.kind})
-    with timer.stage("metrics", f"{cfg.orbit_frames} novel cameras vs exact world renders"):
-        m = world_metrics(result, world, source, cfg)
-    result.report["metrics"] = m
-    result.report["timings_s"] = dict(timer.timings)
-    result.report["total_s"] = sum(timer.timings.values())
-    write_report(out / "report.json", result.report)
+
+    def build(tmp: Path):
+        result = run_pipeline(source, cfg, tmp, world=world, models=models, timer=timer,
+                              input_info={"world_seed": args.world_seed, "world_kind": world.kind})
+        with timer.stage("metrics", f"{cfg.orbit_frames} novel cameras vs exact world renders"):
+            result.report["metrics"] = world_metrics(result, world, source, cfg)
+        result.report["timings_s"] = dict(timer.timings)
+        result.report["total_s"] = sum(timer.timings.values())
+        write_report(tmp / "report.json", result.report)
+        return result
+
+    result = build_outputs(args.out, build)
+    m = result.report["metrics"]
     print_summary(result, out)
     p, b = m["pipeline"], m["baseline_depth_lifting"]
     print(f"novel views ({m['cameras']} cameras off the trajectories), vs the world's exact renders:")

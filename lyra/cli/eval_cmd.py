@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
+    from lyra.cli.main import CLIError
     from lyra.eval.evaluate import EvalConfig, evaluate
     from lyra.eval.report import write_report
+    from lyra.utils.files import atomic_dir
 
     if args.stride < 1:
-        raise ValueError(f"--stride must be >= 1, got {args.stride}")
+        raise CLIError(f"--stride must be >= 1, got {args.stride}")
     cfg = EvalConfig(data=args.data, decoder=args.decoder, tokenizer=args.tokenizer, split=args.split,
                      num_test_scenes=args.num_test_scenes, split_method=args.split_method,
                      test_fraction=args.test_fraction, stride=args.stride,
@@ -18,7 +21,9 @@ def run(args: argparse.Namespace) -> int:
                      lpips_weights=args.lpips_weights, stats=args.stats, mode=args.mode, backend=args.backend,
                      threads=args.threads)
     report = evaluate(cfg, progress=not args.quiet)
-    js, md = write_report(report, args.out)
+    with atomic_dir(args.out) as tmp:
+        write_report(report, tmp)
+    js, md = (Path(args.out) / name for name in ("eval.json", "eval.md"))
     s = report["summary"]
     for tag in ("fusion_on", "fusion_off"):
         if tag in s:
@@ -55,12 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``lyra eval`` on its own (``python -m lyra.cli.eval_cmd ...``)."""
-    import sys
+    from lyra.cli.main import standalone
 
-    parser = argparse.ArgumentParser(prog="lyra")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["eval", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    return standalone(add_parser, "eval", argv)
 
 
 if __name__ == "__main__":

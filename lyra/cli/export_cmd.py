@@ -10,21 +10,26 @@ from lyra.export import EXPORT_FORMATS
 
 def run(args: argparse.Namespace) -> int:
     from lyra.cameras import load_cameras_npz
+    from lyra.cli.main import CLIError
     from lyra.export import export_scene
     from lyra.gaussians import load_gaussians
+    from lyra.utils.files import atomic_dir
 
-    if not Path(args.scene).is_file():
-        raise FileNotFoundError(f"{args.scene}: scene file not found")
-    g = load_gaussians(args.scene)
-    cams = load_cameras_npz(args.cameras) if args.cameras else None
     options: dict = {}
     if args.to.startswith("usd"):
         options = {"up_axis": args.up_axis, "meters_per_unit": args.meters_per_unit}
         if args.sh_degree is not None:
             options["sh_degree"] = args.sh_degree
     elif args.up_axis != "Y" or args.sh_degree is not None or args.meters_per_unit != 1.0:
-        raise ValueError("--up-axis, --sh-degree and --meters-per-unit apply to USD exports only")
-    out = export_scene(g, args.out, to=args.to, cameras=cams, **options)
+        raise CLIError("--up-axis, --sh-degree and --meters-per-unit apply to USD exports only")
+    g = load_gaussians(args.scene, allow_empty=False)
+    cams = load_cameras_npz(args.cameras) if args.cameras else None
+    if args.to == "colmap":  # a folder: built beside the target, moved into place when complete
+        with atomic_dir(args.out) as tmp:
+            export_scene(g, tmp, to=args.to, cameras=cams, **options)
+        out = Path(args.out)
+    else:
+        out = export_scene(g, args.out, to=args.to, cameras=cams, **options)
     extra = f", {len(cams)} cameras" if cams is not None and args.to not in ("spz", "ply-sh3") else ""
     print(f"{len(g)} Gaussians{extra}; wrote {out} ({args.to})")
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
@@ -45,9 +47,23 @@ def print_summary(result, out: Path) -> None:
         print(f"  {out / name}")
 
 
+def build_outputs(out: str, build: Callable[[Path], Any]) -> Any:
+    """Run ``build(folder)`` in a temporary folder beside ``out`` that becomes ``out`` only when it returns.
+
+    A failed or interrupted run leaves no partial output folder (and an existing ``out`` keeps its old files).
+    Returns the pipeline result, its ``out`` set to the final folder.
+    """
+    from lyra.utils.files import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        result = build(tmp)
+    result.out = Path(out)
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     from lyra.cli.main import CLIError
-    from lyra.pipelines import StageTimer, generate_from_image, run_pipeline
+    from lyra.pipelines import StageTimer
 
     timer = StageTimer(quiet=args.quiet)
     gen_opts: dict = {}
@@ -66,6 +82,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, args.generator, generator_options=gen_opts, fov_x_deg=args.fov)
     if args.depth_scale is not None and args.depth is None:
         raise CLIError("--depth-scale only applies to --depth FILE")
+    result = build_outputs(args.out, lambda out: _run_image(args, cfg, timer, out))
+    print_summary(result, Path(args.out))
+    return 0
+
+
+def _run_image(args: argparse.Namespace, cfg: Any, timer: Any, out: Path) -> Any:
+    """The image (or prompt) pipeline, writing into ``out``."""
+    from lyra.pipelines import generate_from_image, run_pipeline
+
     image, info = args.image, {}
     if args.prompt:
         from lyra.pipelines import load_text_to_image, text_to_image
@@ -74,29 +99,25 @@ def run(args: argparse.Namespace) -> int:
         with timer.stage("text to image", args.t2i_model or "no model"):
             pipe = load_text_to_image(args.t2i_model, device=args.device)
             image = text_to_image(args.prompt, pipe, seed=args.seed, steps=args.t2i_steps)
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        save_png(Path(args.out) / "input.png", image)
+        save_png(out / "input.png", image)
         info = {"prompt": args.prompt, "t2i_model": args.t2i_model, "image": "input.png"}
-    if args.generator == "gen3c":
-        import torch
+    if args.generator != "gen3c":
+        return generate_from_image(image, cfg, out, depth_file=args.depth, depth_scale=args.depth_scale,
+                                   stereo_right=args.stereo, calib=args.calib, depth_model=args.depth_model,
+                                   timer=timer, input_info=info)
+    import torch
 
-        from lyra.pipelines import load_models, prepare_source
-        from lyra.utils.images import load_image
+    from lyra.pipelines import load_models, prepare_source
+    from lyra.utils.images import load_image
 
-        # the GEN3C run already holds the trajectories; the image only gives the preview (no depth needed)
-        cfg_models = load_models(cfg)
-        img = load_image(image) if isinstance(image, str) else image
-        source, _ = prepare_source(img, torch.ones(1, *img.shape[-2:]), None, cfg.height, cfg.width,
-                                   target_median=None, fov_x_deg=cfg.fov_x_deg)
-        source = type(source)(source.image, source.K, None)
-        result = run_pipeline(source, cfg, args.out, models=cfg_models, timer=timer,
-                              input_info={"image": str(args.image), "gen3c": args.gen3c})
-    else:
-        result = generate_from_image(image, cfg, args.out, depth_file=args.depth, depth_scale=args.depth_scale,
-                                     stereo_right=args.stereo, calib=args.calib, depth_model=args.depth_model,
-                                     timer=timer, input_info=info)
-    print_summary(result, Path(args.out))
-    return 0
+    # the GEN3C run already holds the trajectories; the image only gives the preview (no depth needed)
+    img = load_image(image) if isinstance(image, str) else image
+    cfg_models = load_models(cfg)
+    source, _ = prepare_source(img, torch.ones(1, *img.shape[-2:]), None, cfg.height, cfg.width,
+                               target_median=None, fov_x_deg=cfg.fov_x_deg)
+    source = type(source)(source.image, source.K, None)
+    return run_pipeline(source, cfg, out, models=cfg_models, timer=timer,
+                        input_info={"image": str(args.image), "gen3c": args.gen3c})
 
 
 def _run_world(args: argparse.Namespace, timer) -> int:
@@ -112,8 +133,9 @@ def _run_world(args: argparse.Namespace, timer) -> int:
     with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
         models = load_models(cfg)
     source = source_from_world(world, models[0], cfg)
-    result = run_pipeline(source, cfg, args.out, world=world, models=models, timer=timer,
-                          input_info={"world": w, "world_kind": world.kind})
+    result = build_outputs(args.out, lambda out: run_pipeline(source, cfg, out, world=world, models=models,
+                                                              timer=timer, input_info={"world": w,
+                                                                                       "world_kind": world.kind}))
     print_summary(result, Path(args.out))
     return 0
 

@@ -9,7 +9,7 @@ import numpy as np
 from torch import Tensor
 
 from lyra.render.video import write_video
-from lyra.utils.files import atomic_path
+from lyra.utils.files import atomic_dir
 from lyra.utils.images import save_depth_png16, save_png
 
 
@@ -21,18 +21,20 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 
 
 def write_frames(out: str, rgb: Tensor, depth: Tensor, fps: float = 24.0, depth_format: str = "png16") -> str:
-    """Write rgb [N,3,H,W] (and depth [N,1,H,W] for folders); returns a one-line description."""
+    """Write rgb [N,3,H,W] (and depth [N,1,H,W] for folders); returns a one-line description.
+
+    Both appear only when complete: the mp4 through a temporary file, the folder through a temporary folder.
+    """
     path = Path(out)
     if path.suffix.lower() in (".mp4", ".mov", ".mkv"):
         write_video(path, rgb, fps=fps)
         return f"{path} ({rgb.shape[0]} frames, {rgb.shape[3]}x{rgb.shape[2]})"
-    path.mkdir(parents=True, exist_ok=True)
-    for i in range(rgb.shape[0]):
-        save_png(path / f"rgb_{i:05d}.png", rgb[i])
-        if depth_format == "png16":
-            save_depth_png16(path / f"depth_{i:05d}.png", depth[i])
-        elif depth_format == "npy":
-            with atomic_path(path / f"depth_{i:05d}.npy") as tmp, open(tmp, "wb") as fh:
-                np.save(fh, depth[i, 0].detach().cpu().float().numpy())
+    with atomic_dir(path) as tmp:
+        for i in range(rgb.shape[0]):
+            save_png(tmp / f"rgb_{i:05d}.png", rgb[i])
+            if depth_format == "png16":
+                save_depth_png16(tmp / f"depth_{i:05d}.png", depth[i])
+            elif depth_format == "npy":
+                np.save(tmp / f"depth_{i:05d}.npy", depth[i, 0].detach().cpu().float().numpy())
     extra = "" if depth_format == "none" else f" + depth ({depth_format})"
     return f"{path}/ ({rgb.shape[0]} PNG frames{extra})"

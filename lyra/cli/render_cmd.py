@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from lyra.gaussians import load_gaussians
     from lyra.render.api import RenderOutput, rasterize
 
-    g = load_gaussians(args.scene)
+    g = load_gaussians(args.scene, allow_empty=False)
     device = torch.device(args.device)
     g = g.to(device)
     target, radius = scene_orbit_defaults(g.means.detach())

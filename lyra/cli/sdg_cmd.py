@@ -8,11 +8,12 @@ import argparse
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from lyra.cli.main import CLIError
     from lyra.data.writer import SDGConfig, WriteOptions, run_sdg
     from lyra.tokenizer import load_tokenizer
 
     if args.scenes < 1:
-        raise ValueError(f"--scenes must be >= 1, got {args.scenes}")
+        raise CLIError(f"--scenes must be >= 1, got {args.scenes}")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = SDGConfig(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height, width=args.width,

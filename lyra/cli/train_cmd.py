@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"steps={args.steps}")
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
-    cfg = TrainConfig.load(args.config, overrides)
-    trainer = Trainer(cfg, progress=not args.quiet)
+    cfg = TrainConfig.load(args.config, overrides).check_paths(args.config)
+    trainer = Trainer(cfg, progress=not args.quiet, quiet=args.quiet)
     summary = trainer.run()
     if not trainer.acc.is_main_process:
         return 0
@@ -50,18 +50,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config value (dotted key, YAML value), e.g. --set optim.lr=1e-4; repeatable")
     p.add_argument("--steps", type=int, help="override the stage's step count")
     p.add_argument("--output-dir", help="override the stage's output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, banner or config dump")
     p.set_defaults(func=run)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``lyra train`` on its own (``python -m lyra.cli.train_cmd ...``)."""
-    import sys
+    from lyra.cli.main import standalone
 
-    parser = argparse.ArgumentParser(prog="lyra")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    return standalone(add_parser, "train", argv)
 
 
 if __name__ == "__main__":

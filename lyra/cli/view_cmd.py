@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
     from lyra.cameras import load_cameras_npz
+    from lyra.cli.main import CLIError
     from lyra.gaussians import load_gaussians
     from lyra.viewer import SceneViewer
 
-    if not Path(args.scene).is_file():
-        raise FileNotFoundError(f"{args.scene}: scene file not found")
     if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+        raise CLIError(f"--port must be in 0..65535, got {args.port}")
     if args.max_gaussians < 1:
-        raise ValueError(f"--max-gaussians must be >= 1, got {args.max_gaussians}")
-    g = load_gaussians(args.scene)
+        raise CLIError(f"--max-gaussians must be >= 1, got {args.max_gaussians}")
+    g = load_gaussians(args.scene, allow_empty=False)
     cams = load_cameras_npz(args.cameras) if args.cameras else None
     viewer = SceneViewer(g, cams, host=args.host, port=args.port, max_gaussians=args.max_gaussians)
     url = viewer.start()

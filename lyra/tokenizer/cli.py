@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from lyra.tokenizer.base import TokenizerError
-
 TOKENIZER_HELP = ("tokenizer: 'pocket' (shipped weights, default), a native folder (config.json + "
                   "model.safetensors), a Cosmos TorchScript folder (encoder.jit, decoder.jit, mean_std.pt) "
                   "or a diffusers AutoencoderKLCosmos folder")
@@ -108,17 +106,9 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point: ``python -m lyra.tokenizer.cli {train,eval,roundtrip} ...``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "tokenizer":
-        argv = ["tokenizer", *argv]
-    parser = argparse.ArgumentParser(prog="lyra")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (TokenizerError, FileNotFoundError, ImportError) as e:
-        print(f"lyra tokenizer: error: {e}", file=sys.stderr)
-        return 2
+    from lyra.cli.main import standalone
+
+    return standalone(add_parser, "tokenizer", argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ def run_check(args: argparse.Namespace) -> int:
 
     from lyra.data.check import CheckOptions, check_dataset
     from lyra.data.layout import MODALITIES
+    from lyra.utils.inputs import require_dir
 
+    require_dir(args.dir, "dataset folder")  # a missing root is a wrong argument, not a dataset problem
     require = tuple(m for m in MODALITIES if not (m == "depth" and args.no_depth))
     opts = CheckOptions(require=require, stats=args.stats, decode=not args.quick,
                         views=tuple(args.views) if args.views else None)
@@ -40,4 +42,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--quick", action="store_true", help="count frames from the containers and read one EXR per zip")
     c.add_argument("--views", type=int, nargs="+", default=None, help="check only these trajectory folders")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
-    c.set_defaults(func=run_check)
+    c.set_defaults(func=run_check, command="data check")

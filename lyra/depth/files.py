@@ -168,8 +168,10 @@ def load_depth(
     elif suffix == ".npz":
         arrays = load_npz(path, "depth file", DepthError)
         names = list(arrays)
+        if not names:
+            raise DepthError(f"{path}: npz archive holds no arrays")
         if key is None:
-            key = "depth" if "depth" in names else names[0] if names else None
+            key = "depth" if "depth" in names else names[0]
         if key not in arrays:
             raise DepthError(f"{path}: npz has no array {key!r} (has {', '.join(names) or 'none'})")
         arr = arrays[key]

@@ -266,6 +266,7 @@ def test_cli_trains_on_an_sdg_dataset(sdg_root: tuple[Path, Path], tmp_path: Pat
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "2 training scenes" in out and "steps/s" in out
+    assert "config:" not in out  # --quiet: no config dump
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["final"]["views"] == 2.0
     assert {"mse", "ssim", "depth", "psnr"} <= set(summary["final"])

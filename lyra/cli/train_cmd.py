@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = TrainConfig.load(args.config, overrides).check_paths(args.config)
-    trainer = Trainer(cfg, progress=not args.quiet)
+    trainer = Trainer(cfg, progress=not args.quiet, quiet=args.quiet)
     summary = trainer.run()
     if not trainer.acc.is_main_process:
         return 0
@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config value (dotted key, YAML value), e.g. --set optim.lr=1e-4; repeatable")
     p.add_argument("--steps", type=int, help="override the stage's step count")
     p.add_argument("--output-dir", help="override the stage's output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no config dump")
     p.set_defaults(func=run)
 
 

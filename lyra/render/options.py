@@ -25,6 +25,11 @@ class RenderOptions:
         eps2d: added to the diagonal of projected 2D covariances (pixels^2).
         tile_size: tile edge in pixels for binning.
         backend: "auto" (gsplat on CUDA when installed, else cpu), "cpu", "torch" (slow reference), "gsplat".
+        deterministic: the cpu backend's backward gives every tile to a fixed thread, so gradients are
+            bit-identical in every run with the same ``torch.get_num_threads()`` (a resumed training run
+            matches an uninterrupted one). False: tiles are claimed dynamically, which can balance uneven
+            tiles better but makes the last bits of gradients depend on timing. The torch reference is
+            always deterministic; gsplat (CUDA atomics) never is.
     """
 
     near: float = 0.01
@@ -33,6 +38,7 @@ class RenderOptions:
     eps2d: float = 0.3
     tile_size: int = 16
     backend: Backend = "auto"
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         if not (0 < self.near < self.far):

@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     t = sub.add_parser("train", help="train the native pocket tokenizer (resumable)")
     t.add_argument("--out", default="runs/tokenizer", help="output folder (checkpoint, log, exported weights)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    t.add_argument("--max-minutes", type=float, default=40.0, help="wall-time budget of the run (resumes included)")
+    t.add_argument("--max-minutes", type=float, default=40.0,
+                   help="wall-time budget of the run, resumes included (it stops the run early; "
+                        "the lr schedule follows --max-steps)")
     t.add_argument("--max-steps", type=int, default=20000)
     t.add_argument("--batch-size", type=int, default=4)
     t.add_argument("--frames", type=int, default=17, help="frames per training clip (1 + 8k)")

@@ -275,29 +275,53 @@ class TrainClips:
         self.use_world = world_available() if use_world is None else use_world
         self.pool_size, self.refresh = pool_size, refresh
         self.pool: list[Tensor] = []
+        self.specs: list[tuple[str, int, str]] = []  # how each pool clip was made (kind, seed, photo)
 
     def state(self) -> dict:
-        return self.rng.bit_generator.state
+        """Everything the stream's future depends on: the RNG state and what the pool holds (as clip specs,
+        re-rendered by :meth:`set_state`), so a resumed run draws exactly the batches of an uninterrupted one."""
+        return {"rng": self.rng.bit_generator.state, "pool": [list(s) for s in self.specs]}
 
     def set_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
-        self.pool = []
+        """Restore :meth:`state` (pool clips are rendered again from their specs)."""
+        if "rng" not in state:  # a checkpoint from before pool specs were saved: RNG only, fresh pool
+            self.rng.bit_generator.state = state
+            self.pool, self.specs = [], []
+            return
+        self.rng.bit_generator.state = state["rng"]
+        self.specs = [(str(k), int(seed), str(name)) for k, seed, name in state["pool"]]
+        self.pool = [self._render(spec) for spec in self.specs]
 
-    def _new_clip(self) -> Tensor:
-        r, T, H, W = self.rng, self.T, self.src_h, self.src_w
+    def _new_spec(self) -> tuple[str, int, str]:
+        """Draw the next clip: (kind "texture" | "world" | "photo", seed, photo name or "")."""
+        r = self.rng
         seed = int(r.integers(0, EVAL_SEED_BASE))
         if r.random() < self.mix.procedural / (self.mix.procedural + self.mix.photo):
             w = self.use_world and r.random() < self.mix.world_share
-            x = procedural_clip(seed, T, H, W, w)
-        else:
-            x = photo_clip(TRAIN_PHOTOS[int(r.integers(len(TRAIN_PHOTOS)))], seed, T, H, W)
+            return ("world" if w else "texture", seed, "")
+        return ("photo", seed, TRAIN_PHOTOS[int(r.integers(len(TRAIN_PHOTOS)))])
+
+    def _render(self, spec: tuple[str, int, str]) -> Tensor:
+        kind, seed, name = spec
+        T, H, W = self.T, self.src_h, self.src_w
+        x = photo_clip(name, seed, T, H, W) if kind == "photo" else procedural_clip(seed, T, H, W, kind == "world")
         return (x * 255 + 0.5).to(torch.uint8)  # pool kept as uint8
+
+    def _new_clip(self, slot: int | None = None) -> None:
+        """Draw and render a clip into pool position ``slot`` (appended when None)."""
+        spec = self._new_spec()
+        clip = self._render(spec)
+        if slot is None:
+            self.specs.append(spec)
+            self.pool.append(clip)
+        else:
+            self.specs[slot], self.pool[slot] = spec, clip
 
     def clip(self) -> Tensor:
         """One training crop ``[T, 3, H, W]`` in [0, 1]."""
         r = self.rng
         while len(self.pool) < self.pool_size:
-            self.pool.append(self._new_clip())
+            self._new_clip()
         x = self.pool[int(r.integers(len(self.pool)))]
         y0 = int(r.integers(0, x.shape[-2] - self.H + 1))
         x0 = int(r.integers(0, x.shape[-1] - self.W + 1))
@@ -311,7 +335,7 @@ class TrainClips:
     def refresh_one(self) -> None:
         """Replace one random pool clip by a newly rendered one."""
         if self.pool:
-            self.pool[int(self.rng.integers(len(self.pool)))] = self._new_clip()
+            self._new_clip(int(self.rng.integers(len(self.pool))))
 
     def batch(self, batch_size: int) -> Tensor:
         out = torch.stack([self.clip() for _ in range(batch_size)]).permute(0, 2, 1, 3, 4) * 2 - 1

@@ -41,7 +41,7 @@ class TrainConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.0
     max_steps: int = 20000
-    max_minutes: float = 40.0  # wall budget of the whole run (resumes included)
+    max_minutes: float = 40.0  # wall budget of the whole run (resumes included); stops early, never shapes the lr
     l1_weight: float = 1.0
     ssim_weight: float = 0.2
     kl_weight: float = 1e-4
@@ -84,15 +84,31 @@ def vae_loss(model: CausalVideoVAE, video: Tensor, cfg: TrainConfig) -> tuple[Te
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
+def _lr(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then a cosine over ``max_steps`` down to ``min_lr_ratio``: a function of the step alone,
+    so a resumed run follows the same schedule as an uninterrupted one."""
     warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, cfg.max_steps))))
     return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write the checkpoint beside ``path``, flush it to disk, then rename it over ``path`` (complete or absent)."""
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint a resumed run starts from)."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(ln + "\n" for ln in keep))
     os.replace(tmp, path)
 
 
@@ -127,6 +143,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     data = TrainClips(cfg.frames, cfg.height, cfg.width, cfg.mix, seed=cfg.seed, source_size=cfg.source_size,
                       pool_size=cfg.pool_size, refresh=0)
     step, spent = 0, 0.0
+    ema: dict[str, float] = {}  # smoothed loss terms for the progress bar and log (checkpointed)
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         saved = TrainConfig.from_dict(ck["config"])
@@ -137,6 +154,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         step, spent = int(ck["step"]), float(ck["spent_s"])
         torch.set_rng_state(ck["torch_rng"])
         data.set_state(json.loads(ck["data_rng"]))
+        ema.update(json.loads(ck.get("ema", "{}")))
+        _truncate_log(out / "train_log.jsonl", step)
         data.use_world = bool(ck.get("use_world", data.use_world)) or data.use_world
     elif ckpt_path.is_file() and not resume:
         raise TokenizerError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
@@ -147,20 +166,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     log = open(out / "train_log.jsonl", "a")  # noqa: SIM115
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, desc="tokenizer", dynamic_ncols=True,
                mininterval=5.0)
-    ema: dict[str, float] = {}
 
     def checkpoint() -> None:
         _save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "spent_s": time.time() - t0, "torch_rng": torch.get_rng_state(),
             "data_rng": json.dumps(data.state()), "config": cfg.to_dict(), "use_world": data.use_world,
+            "ema": json.dumps(ema),
         })
 
     model.train()
     while step < cfg.max_steps and time.time() - t0 < budget:
-        progress_frac = max(step / cfg.max_steps, (time.time() - t0) / budget)
         for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step, progress_frac)
+            g["lr"] = _lr(cfg, step)
         video = data.batch(cfg.batch_size)
         if step % cfg.refresh_every == 0:
             data.refresh_one()

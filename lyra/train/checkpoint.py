@@ -2,7 +2,8 @@
 
 Contents: ``model.safetensors`` + ``config.json`` (the decoder, loadable by ``LyraDecoder.from_pretrained``),
 ``optimizer.pt`` and ``scheduler.pt`` (state dicts, loaded with ``weights_only=True``), ``rng-<rank>.pt``
-(torch / numpy / python RNG states of every process) and ``state.json`` (step, stage, config), written last.
+(torch / numpy / python RNG states of every process) and ``state.json`` (step, stage, config), written last;
+then the folder is renamed into place, so a checkpoint is complete or absent.
 """
 
 from __future__ import annotations
@@ -79,19 +80,41 @@ def load_rng(directory: Path, rank: int) -> bool:
     return True
 
 
-def save_checkpoint(output_dir: str | os.PathLike, step: int, model: LyraDecoder, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, state: dict[str, Any], keep: int = 3) -> Path:
-    """Write ``checkpoint-<step>`` atomically (main process); older ones beyond ``keep`` are removed."""
-    out = Path(output_dir)
-    final = out / f"checkpoint-{step}"
-    tmp = out / f".checkpoint-{step}.tmp"
+def staging_dir(output_dir: str | os.PathLike, step: int) -> Path:
+    """The hidden folder where ``checkpoint-<step>`` is assembled before :func:`commit_checkpoint` renames it."""
+    return Path(output_dir) / f".checkpoint-{step}.tmp"
+
+
+def begin_checkpoint(output_dir: str | os.PathLike, step: int) -> Path:
+    """Create an empty staging folder for ``checkpoint-<step>`` (main process; a stale one is removed)."""
+    tmp = staging_dir(output_dir, step)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    return tmp
+
+
+def write_training_state(directory: Path, model: LyraDecoder, optimizer: torch.optim.Optimizer,
+                         scheduler: Any) -> None:
+    """Model (``model.safetensors`` + ``config.json``), optimiser and scheduler state into ``directory``."""
+    model.save_pretrained(directory)
+    torch.save(optimizer.state_dict(), directory / "optimizer.pt")
+    torch.save(scheduler.state_dict(), directory / "scheduler.pt")
+
+
+def commit_checkpoint(output_dir: str | os.PathLike, step: int, state: dict[str, Any], keep: int = 3) -> Path:
+    """Write ``state.json`` into the staging folder, flush every file to disk and rename it to
+    ``checkpoint-<step>``; older checkpoints beyond ``keep`` are removed afterwards.
+
+    A process killed at any moment leaves either the complete new checkpoint or none (a stale staging
+    folder is ignored by :func:`checkpoint_dirs` and replaced by the next :func:`begin_checkpoint`).
+    """
+    out = Path(output_dir)
+    tmp, final = staging_dir(out, step), out / f"checkpoint-{step}"
     (tmp / STATE_NAME).write_text(json.dumps({**state, "step": step}, indent=1, sort_keys=True) + "\n")
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -148,11 +148,13 @@ class Trainer:
         tokenizer: the frozen tokenizer (default: ``lyra.tokenizer.load_tokenizer(cfg.tokenizer)``).
         accelerator: an ``accelerate.Accelerator`` (default: one built from the config).
         progress: show a progress bar on the main process.
+        quiet: no config dump (the one-line banner, the resume line and errors still print).
     """
 
     def __init__(self, cfg: TrainConfig, source: SampleSource | None = None, tokenizer: Any = None,
-                 accelerator: Any = None, progress: bool = True) -> None:
+                 accelerator: Any = None, progress: bool = True, quiet: bool = False) -> None:
         from accelerate import Accelerator
+        from accelerate.utils import set_seed
 
         self.cfg = cfg.validate()
         if cfg.threads > 0:
@@ -163,7 +165,7 @@ class Trainer:
             mp = "bf16" if device.type == "cuda" else "no"
         self.acc = accelerator or Accelerator(cpu=device.type == "cpu", mixed_precision=mp)
         self.device = self.acc.device
-        self.progress = progress
+        self.progress, self.quiet = progress, quiet
         if tokenizer is None:
             from lyra.tokenizer import load_tokenizer
 
@@ -177,7 +179,7 @@ class Trainer:
         self.lpips = None
         if cfg.loss.lpips_weights:
             self.lpips = LPIPSVGG.from_files(cfg.loss.lpips_weights).to(self.device)
-        torch.manual_seed(cfg.seed)
+        set_seed(cfg.seed)  # python, numpy and torch: the checkpoint restores all three, so all three start known
         model = build_decoder(cfg)
         if not model.config.use_time:  # unused in static training: keep them out of the optimiser and of DDP
             for name in ("patch_time_embed", "patch_time_embed_tgt"):
@@ -235,17 +237,23 @@ class Trainer:
             print(msg, flush=True)
 
     def save(self) -> Path | None:
-        """Write ``checkpoint-<step>`` (main process writes the model; every process its RNG)."""
+        """Write ``checkpoint-<step>``: every file (the model by the main process, each process's RNG) goes
+        into a staging folder that is renamed into place last; returns the folder on the main process."""
+        main = self.acc.is_main_process
+        if main:
+            ckpt.begin_checkpoint(self.out, self.step)
+        self.acc.wait_for_everyone()
+        tmp = ckpt.staging_dir(self.out, self.step)
+        if main:
+            ckpt.write_training_state(tmp, self.unwrapped, self.optimizer, self.scheduler)
+        ckpt.save_rng(tmp, self.acc.process_index)
         self.acc.wait_for_everyone()
         path = None
-        if self.acc.is_main_process:
-            path = ckpt.save_checkpoint(self.out, self.step, self.unwrapped, self.optimizer, self.scheduler,
-                                        {"stage": self.cfg.name, "elapsed_s": self.elapsed,
-                                         "num_processes": self.acc.num_processes, "config": self.cfg.to_dict()},
-                                        keep=self.cfg.keep_checkpoints)
-        self.acc.wait_for_everyone()
-        d = self.out / f"checkpoint-{self.step}"
-        ckpt.save_rng(d, self.acc.process_index)
+        if main:
+            path = ckpt.commit_checkpoint(self.out, self.step,
+                                          {"stage": self.cfg.name, "elapsed_s": self.elapsed,
+                                           "num_processes": self.acc.num_processes, "config": self.cfg.to_dict()},
+                                          keep=self.cfg.keep_checkpoints)
         self.acc.wait_for_everyone()
         return path
 
@@ -333,7 +341,8 @@ class Trainer:
         self._print(f"lyra train: stage {cfg.name!r}, {self.acc.num_processes} process(es) on {self.device}, "
                     f"mixed precision {self.acc.mixed_precision}, {self.unwrapped.num_parameters():,} parameters, "
                     f"{len(self.source)} training scenes, lpips {'on' if self.lpips is not None else 'off (SSIM)'}")
-        self._print("config:\n" + cfg.to_yaml())
+        if not self.quiet:
+            self._print("config:\n" + cfg.to_yaml())
         log = LossLog(self.out, resume_step=self.step) if self.acc.is_main_process else None
         start, t_start, e_start = self.step, time.perf_counter(), self.elapsed
         bar = tqdm(total=cfg.steps, initial=self.step, desc=cfg.name, unit="step",

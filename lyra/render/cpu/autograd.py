@@ -82,6 +82,7 @@ class RasterizeCPU(torch.autograd.Function):
     def forward(ctx: Any, means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
                 w2c: Tensor, K: Tensor, background: Tensor, width: int, height: int,
                 opts: RenderOptions) -> tuple[Tensor, Tensor, Tensor]:
+        threads.follow_torch_threads()
         n_cam, n_gauss = w2c.shape[0], means.shape[0]
         tile = int(opts.tile_size)
         tiles_w, tiles_h = (width + tile - 1) // tile, (height + tile - 1) // tile
@@ -113,7 +114,7 @@ class RasterizeCPU(torch.autograd.Function):
         ctx.state = dict(
             arrays=(a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
                     t_final, d_final, last),
-            sizes=(width, height, tile, tiles_w, tiles_h, eval3d, float(opts.eps2d)),
+            sizes=(width, height, tile, tiles_w, tiles_h, eval3d, float(opts.eps2d), bool(opts.deterministic)),
             dtypes=(means.dtype, quats.dtype, scales.dtype, opacities.dtype, colors.dtype),
         )
         dtype = means.dtype
@@ -124,7 +125,8 @@ class RasterizeCPU(torch.autograd.Function):
     def backward(ctx: Any, g_rgb: Tensor | None, g_depth: Tensor | None, g_alpha: Tensor | None):
         (a_means, a_quats, a_scales, a_colors, a_w2c, a_K, a_bg, rec, rect, pbox, starts, ids,
          t_final, d_final, last) = ctx.state["arrays"]
-        width, height, tile, tiles_w, tiles_h, eval3d, eps2d = ctx.state["sizes"]
+        width, height, tile, tiles_w, tiles_h, eval3d, eps2d, deterministic = ctx.state["sizes"]
+        threads.follow_torch_threads()
         n_cam, n_gauss = rec.shape[0], rec.shape[1]
         shape_rgb, shape_1 = (n_cam, height, width, 3), (n_cam, height, width, 1)
         gr = _f64(g_rgb, "g_rgb") if g_rgb is not None else workspace.zeros("g_rgb", shape_rgb)
@@ -141,7 +143,7 @@ class RasterizeCPU(torch.autograd.Function):
         with threads.kernel_section():
             composite_grad = rasterize_backward if threads.parallel_allowed() else rasterize_backward_serial
             composite_grad(rec, a_colors, pbox, starts, ids, a_K, a_bg, width, height, tile, tiles_w, tiles_h,
-                           eval3d, gr, gd, ga, t_final, d_final, last, gbuf)
+                           eval3d, deterministic, gr, gd, ga, t_final, d_final, last, gbuf)
             if threads.parallel_allowed() and n_cam * n_gauss >= PARALLEL_MIN_PAIRS:
                 project_backward(*geometry, _chunks(n_gauss), rect, gbuf, *grads)
             else:

@@ -5,7 +5,9 @@ pixel, each tile walks its list backwards, recovers T before every Gaussian by d
 (T_i = T_{i+1} / (1 - alpha_i)) and keeps the suffix sum S = sum_{j>i} (g . f_j) alpha_j T_j + g_T T_f,
 so memory is O(pixels + Gaussians), independent of the number of tile-Gaussian intersections.
 Per-Gaussian gradients are summed over the tile's pixels and added to the thread's own buffer
-``gbuf[w]`` (no races); project.py reduces the buffers. Tiles are claimed dynamically as in forward.py.
+``gbuf[w]`` (no races); project.py reduces the buffers. Tiles go to the workers in a fixed interleaved order (the
+result is the same in every run with the same thread count), or are claimed dynamically as in forward.py when
+``RenderOptions.deterministic`` is off.
 
 Gradient buffer layout per (camera, Gaussian): 0..2 colour, 3 opacity, 4 z (depth channel), then
 classic: 5 mx, 6 my, 7 a, 8 b, 9 c; eval3d: 5..13 M (row-major), 14..16 go.
@@ -243,10 +245,12 @@ def _backward_tile(t: int, rec, colors, pbox, starts, ids, Ks, bg, width: int, h
 
 
 @njit(cache=True)
-def _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
-                     tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha, t_final, d_final, last,
-                     gb) -> None:
-    """Back-propagate tiles claimed from the queue (tile_queue) into gb [C,N,NG] until none is left."""
+def _backward_worker(w: int, n_work: int, deterministic: bool, order, counter, rec, colors, pbox, starts, ids, Ks,
+                     bg, width: int, height: int, tile: int, tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth,
+                     g_alpha, t_final, d_final, last, gb) -> None:
+    """Back-propagate tiles into gb [C,N,NG] until none is left: worker ``w`` of ``n_work`` takes the tiles
+    w, w + n_work, ... of the queue when ``deterministic`` (every Gaussian's per-tile sums then reach the
+    same buffer in the same order in every run), else whichever tile is unclaimed next (tile_queue)."""
     npix = tile * tile
     tl = np.empty(npix)
     sacc = np.empty(npix)
@@ -255,8 +259,13 @@ def _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, wid
     lastl = np.empty(npix, dtype=np.int64)
     rxs = np.empty(tile)
     row_last = np.empty(tile, dtype=np.int64)
+    i = np.int64(w)
     while True:
-        t = claim(order, counter)
+        if deterministic:
+            t = order[i] if i < order.shape[0] else -1
+            i += n_work
+        else:
+            t = claim(order, counter)
         if t < 0:
             return
         _backward_tile(t, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
@@ -266,25 +275,28 @@ def _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, wid
 
 @njit(parallel=True, cache=True)
 def rasterize_backward(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
-                       tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha,
+                       tiles_w: int, tiles_h: int, eval3d: bool, deterministic: bool, g_rgb, g_depth, g_alpha,
                        t_final, d_final, last, gbuf) -> None:
     """Accumulate image-space gradients of every Gaussian into gbuf [n_work, C, N, NG] (one buffer per thread).
 
     g_rgb [C,H,W,3], g_depth [C,H,W,1], g_alpha [C,H,W,1]: gradients of the outputs;
-    t_final, d_final, last: saved by rasterize_forward. gbuf must be zero on entry.
+    t_final, d_final, last: saved by rasterize_forward. gbuf must be zero on entry. ``deterministic``: a fixed
+    tile-to-worker assignment (see _backward_worker), so the result depends on n_work only, not on timing.
     """
     order, counter = tile_queue(starts)
-    for w in prange(gbuf.shape[0]):
-        _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg, width, height, tile, tiles_w,
-                         tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last, gbuf[w])
+    n_work = gbuf.shape[0]
+    for w in prange(n_work):
+        _backward_worker(w, n_work, deterministic, order, counter, rec, colors, pbox, starts, ids, Ks, bg, width,
+                         height, tile, tiles_w, tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final, last,
+                         gbuf[w])
 
 
 @njit(cache=True)
 def rasterize_backward_serial(rec, colors, pbox, starts, ids, Ks, bg, width: int, height: int, tile: int,
-                              tiles_w: int, tiles_h: int, eval3d: bool, g_rgb, g_depth, g_alpha,
-                              t_final, d_final, last, gbuf) -> None:
+                              tiles_w: int, tiles_h: int, eval3d: bool, deterministic: bool, g_rgb, g_depth,
+                              g_alpha, t_final, d_final, last, gbuf) -> None:
     """rasterize_backward on the calling thread, into gbuf[0]."""
     order, counter = tile_queue(starts)
-    _backward_worker(order, counter, rec, colors, pbox, starts, ids, Ks, bg,
+    _backward_worker(0, 1, True, order, counter, rec, colors, pbox, starts, ids, Ks, bg,
                      width, height, tile, tiles_w, tiles_h, eval3d, g_rgb, g_depth, g_alpha, t_final, d_final,
                      last, gbuf[0])

@@ -29,6 +29,7 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 
 import numba
 from llvmlite import ir
@@ -104,6 +105,19 @@ def configure_threading() -> None:
         return
     _state["shared_openmp"] = _share_torch_openmp()
     numba.config.THREADING_LAYER = OMP if _state["shared_openmp"] else WORKQUEUE
+    _start_pool()
+
+
+def _start_pool() -> None:
+    """Start numba's pool now, keeping torch's thread count: the start resets the OpenMP runtime's count to
+    numba's (NUMBA_NUM_THREADS), which on torch's shared runtime would change ``torch.get_num_threads()``
+    behind the user's back whenever something first asked numba for its threads."""
+    import torch
+
+    n = torch.get_num_threads()
+    _parallel._launch_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def shares_torch_openmp() -> bool:
@@ -124,14 +138,42 @@ def parallel_allowed() -> bool:
     return not _state["shared_openmp"] or os.getpid() == _state["pid"]
 
 
-def kernel_section() -> contextlib.AbstractContextManager:
+def follow_torch_threads() -> None:
+    """Make the kernels use torch's thread count (``torch.set_num_threads`` governs both pools).
+
+    numba's OpenMP launches set the runtime's thread count to numba's own; on torch's shared runtime
+    that silently changed ``torch.get_num_threads()`` after the first render (1 -> 2 on 2 cores), so a
+    process that had rendered ran its torch ops with other reduction orders than a fresh one: a resumed
+    training run drifted from an uninterrupted one in the last bits.
+    """
+    if not parallel_allowed():
+        return
+    import torch
+
+    n = torch.get_num_threads()
+    want = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != want:
+        numba.set_num_threads(want)  # the first call starts numba's pool, which resets the runtime's count
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def kernel_section() -> Iterator[None]:
     """Context for a sequence of parallel kernel launches: a process-wide lock where the threading layer is
     not thread-safe (numba aborts the process when two Python threads launch on the workqueue layer at once),
-    nothing where it is (OpenMP)."""
-    if numba.config.THREADING_LAYER == OMP or (getattr(_parallel, "_is_initialized", False)
-                                               and numba.threading_layer() == OMP):
-        return contextlib.nullcontext()
-    return _launch_lock
+    none where it is (OpenMP); torch's thread count is the same after it as before."""
+    import torch
+
+    n = torch.get_num_threads()
+    shared = numba.config.THREADING_LAYER == OMP or (getattr(_parallel, "_is_initialized", False)
+                                                     and numba.threading_layer() == OMP)
+    with contextlib.nullcontext() if shared else _launch_lock:
+        try:
+            yield
+        finally:
+            if torch.get_num_threads() != n:
+                torch.set_num_threads(n)
 
 
 def num_workers() -> int:

@@ -33,7 +33,7 @@ from lyra.errors import InputError
 from lyra.gaussians import Gaussians, save_ply, save_spz
 from lyra.render.video import write_video
 from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE
-from lyra.utils.files import atomic_dir
+from lyra.utils.files import _umask, atomic_dir
 
 H, W = 64, 96  # the input photo
 TINY_TOK = CausalVAEConfig(channels=(8, 16), enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), stats_frames=4)
@@ -480,10 +480,13 @@ def test_atomic_dir_replaces_outputs_only_when_complete(tmp_path: Path) -> None:
         assert (out / "scene.ply").read_text() == "old"  # nothing moves before the end
     assert (out / "scene.ply").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
     assert (out / "sub" / "a.txt").read_text() == "a" and not leftovers(out)
+    with atomic_dir(out, stale=("scene.*", "frame_*.png")) as tmp:  # an earlier run's outputs do not linger
+        (tmp / "frame_00000.png").write_text("f0")
+    assert sorted(p.name for p in out.iterdir()) == ["frame_00000.png", "notes.txt", "sub"]
     fresh = tmp_path / "a" / "b"
     with atomic_dir(fresh) as tmp:
         (tmp / "x").write_text("x")
-    assert (fresh / "x").read_text() == "x" and oct(fresh.stat().st_mode & 0o777) != "0o700"
+    assert (fresh / "x").read_text() == "x" and fresh.stat().st_mode & 0o777 == 0o777 & ~_umask()
 
 
 def test_depth_of_same_aspect_is_resized_with_a_note(good: Path, tmp_path: Path, capsys) -> None:

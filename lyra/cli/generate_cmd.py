@@ -53,9 +53,10 @@ def build_outputs(out: str, build: Callable[[Path], Any]) -> Any:
     A failed or interrupted run leaves no partial output folder (and an existing ``out`` keeps its old files).
     Returns the pipeline result, its ``out`` set to the final folder.
     """
+    from lyra.pipelines.image_to_3d import OUTPUT_FILES
     from lyra.utils.files import atomic_dir
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, stale=(*OUTPUT_FILES.values(), "input.png")) as tmp:
         result = build(tmp)
     result.out = Path(out)
     return result

@@ -12,6 +12,8 @@ from lyra.render.video import write_video
 from lyra.utils.files import atomic_dir
 from lyra.utils.images import save_depth_png16, save_png
 
+FRAME_PATTERNS = ("rgb_*.png", "depth_*.png", "depth_*.npy")
+
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="an .mp4 file, or a folder for one PNG (+ depth) per camera")
@@ -29,7 +31,7 @@ def write_frames(out: str, rgb: Tensor, depth: Tensor, fps: float = 24.0, depth_
     if path.suffix.lower() in (".mp4", ".mov", ".mkv"):
         write_video(path, rgb, fps=fps)
         return f"{path} ({rgb.shape[0]} frames, {rgb.shape[3]}x{rgb.shape[2]})"
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, stale=FRAME_PATTERNS) as tmp:  # an earlier run's extra frames do not stay behind
         for i in range(rgb.shape[0]):
             save_png(tmp / f"rgb_{i:05d}.png", rgb[i])
             if depth_format == "png16":

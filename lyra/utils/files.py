@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from lyra.errors import InputError
@@ -74,14 +75,16 @@ def _remove_empty_parents(path: Path, stop: Path | None) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, stale: Sequence[str] = ()) -> Iterator[Path]:
     """Yield an empty hidden folder beside ``path`` to write outputs into; on success they land in ``path``.
 
-    A new ``path`` is the renamed temporary folder; an existing folder keeps its other files and each output
-    replaces its namesake only at the end (the old outputs stay until the new ones are complete). On any
-    exception, KeyboardInterrupt included, the temporary folder (and any parent folder made for it) is removed.
+    A new ``path`` is the renamed temporary folder. An existing folder keeps the user's other files: each output
+    replaces its namesake only at the end, and old entries matching a ``stale`` glob pattern (an earlier run's
+    outputs, e.g. ``rgb_*.png``) that this run did not write are removed then, so runs never mix. On any
+    exception, KeyboardInterrupt included, the temporary folder (and any parent folder made for it) is removed
+    and ``path`` is untouched.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))
     if path.exists() and not path.is_dir():
         raise InputError(path, "exists and is not a folder (the output here is a folder)")
     made = next((p for p in reversed([path.parent, *path.parent.parents]) if not p.exists()), None)
@@ -93,6 +96,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         try:
             os.rename(tmp, path)  # a new (or empty) folder
         except OSError:
+            new = {e.name for e in tmp.iterdir()}
+            for old in path.iterdir():
+                if old.name not in new and any(fnmatch.fnmatchcase(old.name, pat) for pat in stale):
+                    shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
             _merge_into(tmp, path)
             tmp.rmdir()
     except BaseException:

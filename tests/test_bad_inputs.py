@@ -319,6 +319,8 @@ CASES: dict[str, Case] = {
     "world_missing_version": Case({"w.json": b'{"primitives": []}'}, WORLD % "w.json", "w.json"),
     "world_unknown_primitive": Case({"w.json": json.dumps({"version": 1, "primitives": [{"type": "teapot"}]})
                                      .encode()}, WORLD % "w.json", "w.json"),
+    "world_gaussians_unknown_suffix": Case({}, "world gaussians --height 8 --width 8 --out {out}", "scene.txt",
+                                           out="{d}/scene.txt"),
     # ---- export
     "export_colmap_bad_cameras": Case({"cams.npz": b"PK\x03\x04 truncated"},
                                       "export {g}/scene.ply --to colmap --cameras {d}/cams.npz --out {out}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -35,9 +36,12 @@ def run_gaussians(args: argparse.Namespace) -> int:
 
     from lyra.cache3d import depth_to_gaussians
     from lyra.cameras import Cameras, default_intrinsics
-    from lyra.gaussians import save_gaussians
+    from lyra.cli.main import CLIError
+    from lyra.gaussians import GAUSSIAN_EXTENSIONS, save_gaussians
     from lyra.world import World, generate_world
 
+    if Path(args.out).suffix.lower() not in GAUSSIAN_EXTENSIONS:  # before the render, not after
+        raise CLIError(f"{args.out}: the scene file must end in {' or '.join(GAUSSIAN_EXTENSIONS)}")
     world = World.load_json(args.world) if args.world else generate_world(args.seed, args.kind, moving=args.moving)
     cam = Cameras(torch.eye(4), default_intrinsics(args.height, args.width, args.fov), args.height, args.width)
     view = world.render(cam, args.time, supersample=2)

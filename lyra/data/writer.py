@@ -126,10 +126,11 @@ def scene_complete(layout: Layout, key: str) -> bool:
     if not p.is_file():
         return False
     try:
-        files = json.loads(p.read_text()).get("files", [])
-    except (json.JSONDecodeError, OSError):
+        files = read_json(p, "scene done marker", DataError).get("files", [])
+    except (DataError, OSError):  # a damaged marker: the scene is written again
         return False
-    return bool(files) and all((layout.root / f).is_file() for f in files)
+    return (isinstance(files, list) and bool(files)
+            and all(isinstance(f, str) and (layout.root / f).is_file() for f in files))
 
 
 # ---------------------------------------------------------------------------------------------- the SDG run

@@ -316,6 +316,7 @@ CASES: dict[str, Case] = {
     # ---- worlds (world render --world)
     "world_not_json": Case({"w.json": b'{"format": "lyra.world", '}, WORLD % "w.json", "w.json"),
     "world_binary": Case({"w.json": b"\x89PNG\r\n\x1a\n\x00\x00"}, WORLD % "w.json", "w.json"),
+    "world_nested_1e5_deep": Case({"w.json": b"[" * 100_000 + b"]" * 100_000}, WORLD % "w.json", "w.json"),
     "world_missing_version": Case({"w.json": b'{"primitives": []}'}, WORLD % "w.json", "w.json"),
     "world_unknown_primitive": Case({"w.json": json.dumps({"version": 1, "primitives": [{"type": "teapot"}]})
                                      .encode()}, WORLD % "w.json", "w.json"),
@@ -336,6 +337,7 @@ CASES: dict[str, Case] = {
     "train_yaml_a_list": Case({"list.yaml": b"- steps: 3\n"}, TRAIN % "list.yaml", "list.yaml"),
     "train_unknown_key": Case({"k.yaml": b"stepz: 3\n"}, TRAIN % "k.yaml", "k.yaml"),
     "train_wrong_type": Case({"t.yaml": b"optim:\n  lr: fast\n"}, TRAIN % "t.yaml", "t.yaml"),
+    "train_nan_learning_rate": Case({"nan.yaml": b"optim:\n  lr: .nan\n"}, TRAIN % "nan.yaml", "nan.yaml"),
     "train_negative_steps": Case({"n.yaml": b"steps: -5\n"}, TRAIN % "n.yaml", "n.yaml"),
     "train_bad_decoder_override": Case({"o.yaml": b"model:\n  overrides:\n    width: wide\n"}, TRAIN % "o.yaml",
                                        "o.yaml"),

@@ -72,6 +72,8 @@ def read_json(path: str | os.PathLike, kind: str = "JSON file", error: type[Inpu
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(p, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    except RecursionError as exc:
+        raise error(p, "JSON nested too deeply") from exc
     if not isinstance(data, dict):
         raise error(p, f"the top level must be a JSON object, got {type(data).__name__}")
     return data
@@ -83,6 +85,8 @@ def parse_yaml(text: str, where: str | os.PathLike, error: type[InputError] = In
 
     try:
         return yaml.safe_load(text)
+    except RecursionError as exc:
+        raise error(where, "YAML nested too deeply") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

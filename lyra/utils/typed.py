@@ -6,6 +6,7 @@ with the dotted path of the offending field.
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
@@ -56,9 +57,12 @@ def coerce(value: Any, tp: Any, where: str, error: type[Exception] = ValueError)
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise error(f"{where}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except ValueError as e:
             raise error(f"{where}: expected a number, got {value!r}") from e
+        if math.isnan(number):
+            raise error(f"{where}: expected a number, got NaN")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise error(f"{where}: expected an integer, got {value!r}")

@@ -290,6 +290,7 @@ def test_resolve_depth_from_stereo(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- model
+# (a tiny model loaded from its folder and, by Hugging Face hub id, from the cache: tests/test_hub.py)
 def test_depth_model_errors(tmp_path: Path) -> None:
     with pytest.raises(DepthError, match="not found"):
         load_depth_model(tmp_path / "missing")
@@ -299,25 +300,6 @@ def test_depth_model_errors(tmp_path: Path) -> None:
     if not HAS_TRANSFORMERS:
         with pytest.raises(DepthError, match="pip install transformers"):
             load_depth_model(tmp_path)
-
-
-@pytest.mark.skipif(not HAS_TRANSFORMERS, reason="transformers not installed")
-def test_depth_model_tiny_dpt(tmp_path: Path) -> None:
-    import transformers as tf
-
-    # the tiny configuration of transformers' own DPT tests
-    cfg = tf.DPTConfig(image_size=32, patch_size=16, hidden_size=32, fusion_hidden_size=32, num_hidden_layers=2,
-                       backbone_out_indices=[0, 1, 2, 3], num_attention_heads=4, intermediate_size=37,
-                       is_hybrid=False, neck_hidden_sizes=[16, 32])
-    torch.manual_seed(0)
-    tf.DPTForDepthEstimation(cfg).save_pretrained(tmp_path)
-    tf.DPTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
-    model = load_depth_model(tmp_path)
-    assert model.output == "disparity"
-    d = model(torch.rand(3, 20, 28))
-    assert d.shape == (1, 20, 28) and torch.isfinite(d).all() and (d >= 0).all()
-    out = resolve_depth(torch.rand(3, 20, 28), depth_model=tmp_path)
-    assert out.source == "model" and out.depth.shape == (1, 20, 28)
 
 
 # ---------------------------------------------------------------------------------------------- scale, sources

@@ -1,13 +1,12 @@
-"""Monocular depth from a transformers depth model (Depth Anything, DPT, ZoeDepth...) in a local folder.
+"""Monocular depth from a transformers depth model (Depth Anything, DPT, ZoeDepth...): a local folder or a
+Hugging Face hub id (downloaded into the normal cache; see :mod:`lyra.utils.hub`).
 
-transformers is imported lazily, only when a model is loaded; nothing is downloaded
-(``local_files_only=True``).
+transformers is imported lazily, only when a model is loaded.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lyra.depth.files import DepthError
-from lyra.errors import reading
+from lyra.utils.hub import loading, resolve_pretrained
 
 Output = Literal["auto", "depth", "disparity"]
 
@@ -83,25 +82,23 @@ class DepthModel:
 
 def load_depth_model(path: str | os.PathLike, *, device: torch.device | str = "cpu", output: Output = "auto",
                      dtype: torch.dtype = torch.float32) -> DepthModel:
-    """Load a transformers depth-estimation model and its image processor from a local folder.
+    """Load a transformers depth-estimation model and its image processor.
 
     Args:
-        path: folder with ``config.json``, weights and ``preprocessor_config.json`` (as written by
-            ``save_pretrained`` or a Hugging Face snapshot); nothing is downloaded.
+        path: a folder with ``config.json``, weights and ``preprocessor_config.json`` (as written by
+            ``save_pretrained`` or a Hugging Face snapshot), or a hub id ``owner/name[@revision]`` such as
+            ``depth-anything/Depth-Anything-V2-Small-hf`` (from the Hugging Face cache, downloaded there first
+            when the hub can be reached).
         output: what the network predicts: "depth", "disparity", or "auto" (metric if the config says
             ``depth_estimation_type: metric`` or the model type is ZoeDepth/GLPN, else disparity).
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise DepthError(f"{path}: depth model folder not found (give a local folder with config.json and weights)")
-    if not (path / "config.json").is_file():
-        raise DepthError(f"{path}: not a transformers model folder (no config.json)")
+    ref = resolve_pretrained(path, "depth model", marker="config.json", flag="--depth-model", error=DepthError)
     if output not in ("auto", "depth", "disparity"):
         raise DepthError(f"depth model: output must be 'auto', 'depth' or 'disparity', got {output!r}")
     tf = _import_transformers()
-    with reading(path, "cannot load a depth model", DepthError):
-        model = tf.AutoModelForDepthEstimation.from_pretrained(str(path), local_files_only=True)
-        processor = tf.AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
+    with loading(ref, "cannot load a depth model", DepthError):
+        model = tf.AutoModelForDepthEstimation.from_pretrained(ref.source, **ref.kwargs)
+        processor = tf.AutoImageProcessor.from_pretrained(ref.source, **ref.kwargs)
     model = model.to(device=device, dtype=dtype).eval()
     if output == "auto":
         cfg = model.config

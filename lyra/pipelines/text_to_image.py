@@ -1,21 +1,22 @@
-"""Text -> image with a diffusers text-to-image pipeline loaded from a local folder (nothing is downloaded).
+"""Text -> image with a diffusers text-to-image pipeline: a local folder or a Hugging Face hub id.
 
-Any folder written by ``DiffusionPipeline.save_pretrained`` (or a Hugging Face snapshot) whose pipeline takes a
-``prompt`` and returns ``.images`` works: Stable Diffusion 1.x/2.x/XL, PixArt, SANA, FLUX... Most of them need
-``transformers`` for their text encoder; its absence is reported with the install command.
+Any folder written by ``DiffusionPipeline.save_pretrained`` (or a Hugging Face snapshot, or a hub id downloaded
+into the normal cache, see :mod:`lyra.utils.hub`) whose pipeline takes a ``prompt`` and returns ``.images``
+works: Stable Diffusion 1.x/2.x/XL, PixArt, SANA, FLUX... Most of them need ``transformers`` for their
+text encoder; its absence is reported with the install command.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from lyra.errors import InputError
+from lyra.errors import InputError, describe
+from lyra.utils.hub import loading, resolve_pretrained
 
 
 class TextToImageError(InputError):
@@ -23,24 +24,21 @@ class TextToImageError(InputError):
 
 
 NO_MODEL_MESSAGE = (
-    "--prompt needs --t2i-model DIR: a local diffusers text-to-image folder (model_index.json + components, "
-    "e.g. a Stable Diffusion snapshot saved with save_pretrained); nothing is downloaded"
+    "--prompt needs --t2i-model DIR (a local diffusers text-to-image folder: model_index.json + components, "
+    "e.g. a Stable Diffusion snapshot saved with save_pretrained) or --t2i-model OWNER/NAME (a Hugging Face model id)"
 )
 
 
 def load_text_to_image(model_dir: str | os.PathLike | None, device: torch.device | str = "cpu",
                        dtype: torch.dtype | None = None) -> Any:
-    """``DiffusionPipeline.from_pretrained(model_dir, local_files_only=True)`` with one-line errors.
+    """``DiffusionPipeline.from_pretrained`` of a folder or hub id (see :mod:`lyra.utils.hub`) with one-line errors.
 
     ``dtype`` defaults to float32 on CPU and float16 on CUDA.
     """
     if model_dir is None:
         raise TextToImageError(NO_MODEL_MESSAGE)
-    d = Path(model_dir)
-    if not d.is_dir():
-        raise TextToImageError(f"{d}: text-to-image model folder not found ({NO_MODEL_MESSAGE})")
-    if not (d / "model_index.json").is_file():
-        raise TextToImageError(f"{d}: not a diffusers pipeline folder (no model_index.json)")
+    ref = resolve_pretrained(model_dir, "text-to-image model", marker="model_index.json", flag="--t2i-model",
+                             error=TextToImageError)
     try:
         from diffusers import DiffusionPipeline
     except ImportError as exc:
@@ -48,16 +46,14 @@ def load_text_to_image(model_dir: str | os.PathLike | None, device: torch.device
     dev = torch.device(device)
     if dtype is None:
         dtype = torch.float16 if dev.type == "cuda" else torch.float32
-    try:
-        pipe = DiffusionPipeline.from_pretrained(str(d), local_files_only=True, torch_dtype=dtype)
-    except ImportError as exc:
-        raise TextToImageError(f"{d}: this pipeline needs a missing package ({exc}); most text encoders need "
-                               "`pip install transformers`") from exc
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "transformers" in str(exc).lower():
-            msg += " (pip install transformers)"
-        raise TextToImageError(f"{d}: cannot load the text-to-image pipeline: {msg}") from exc
+    with loading(ref, "cannot load the text-to-image pipeline", TextToImageError):
+        try:
+            pipe = DiffusionPipeline.from_pretrained(ref.source, torch_dtype=dtype, **ref.kwargs)
+        except (ImportError, ValueError, AttributeError) as exc:
+            if not isinstance(exc, ImportError) and "transformers" not in str(exc).lower():
+                raise
+            raise TextToImageError(ref.name, f"this pipeline needs a missing package ({describe(exc)}); most text "
+                                   "encoders need `pip install transformers`") from exc
     pipe = pipe.to(dev)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)

@@ -152,7 +152,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="divide the depth file's values by S (16-bit PNG default 1000 = millimetres; others 1)")
     depth.add_argument("--stereo", metavar="RIGHT", help="rectified right image of a stereo pair")
     depth.add_argument("--calib", help="Middlebury calib.txt of the stereo pair")
-    depth.add_argument("--depth-model", metavar="DIR", help="local transformers depth model folder")
+    depth.add_argument("--depth-model", metavar="DIR|ID", help="transformers depth model: a local folder or a "
+                       "Hugging Face id, e.g. depth-anything/Depth-Anything-V2-Small-hf (cached; @REVISION optional)")
     p.add_argument("--fov", type=float, default=60.0,
                    help="horizontal field of view (deg) when the depth source gives no intrinsics (default 60)")
     p.add_argument("--generator", default="cache", choices=("cache", "oracle", "gen3c"),
@@ -162,7 +163,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gen3c", metavar="DIR", help="gen3c generator: the GEN3C output folder (official layout)")
     t2i = p.add_argument_group("text to image")
     t2i.add_argument("--prompt", help="make the input image from this text first")
-    t2i.add_argument("--t2i-model", metavar="DIR", help="local diffusers text-to-image pipeline folder")
+    t2i.add_argument("--t2i-model", metavar="DIR|ID", help="diffusers text-to-image pipeline: a local folder or a "
+                     "Hugging Face id (owner/name[@revision], cached)")
     t2i.add_argument("--t2i-steps", type=int, help="denoising steps (default: the pipeline's)")
     add_pipeline_args(p)
     p.set_defaults(func=run)

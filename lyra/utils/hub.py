@@ -100,14 +100,13 @@ def resolve_pretrained(name_or_path: str | os.PathLike, kind: str = "depth model
     except ImportError as exc:
         raise error(name, f"a Hugging Face model id needs huggingface_hub ({exc}): pip install -e '.[hf]'") from exc
     repo, revision = hub_id
-    ref = Pretrained(name, repo, kind, flag, revision, local_files_only=False)
     if constants.HF_HUB_OFFLINE:
         failure = "HF_HUB_OFFLINE is set"
     else:
         timeout = constants.HF_HUB_ETAG_TIMEOUT if os.environ.get("HF_HUB_ETAG_TIMEOUT") else PROBE_TIMEOUT_S
         try:
             get_hf_file_metadata(hf_hub_url(repo, marker, revision=revision), timeout=timeout)
-            return ref
+            return Pretrained(name, repo, kind, flag, revision, local_files_only=False)
         except GatedRepoError as exc:
             raise error(f"{kind} '{name}': gated on the Hugging Face hub ({describe(exc)}); accept its terms on "
                         f"https://huggingface.co/{repo} and log in (`hf auth login`)") from exc

@@ -24,22 +24,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     sub = p.add_subparsers(dest="tokenizer_command", metavar="{train,eval,roundtrip}", required=True)
 
     t = sub.add_parser("train", help="train the native pocket tokenizer (resumable)")
-    t.add_argument("--out", default="runs/tokenizer", help="output folder (checkpoint, log, exported weights)")
+    t.add_argument("--config", help="YAML/JSON file of TrainConfig fields (e.g. configs/tokenizer/v2.yaml); "
+                                    "the options below override it")
+    t.add_argument("--out", help="output folder (checkpoint, log, exported weights; default runs/tokenizer)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    t.add_argument("--max-minutes", type=float, default=40.0,
-                   help="wall-time budget of the run, resumes included (it stops the run early; "
+    t.add_argument("--max-minutes", type=float,
+                   help="wall-time budget of the run, resumes included (default 40; it stops the run early; "
                         "the lr schedule follows --max-steps)")
-    t.add_argument("--max-steps", type=int, default=20000)
-    t.add_argument("--batch-size", type=int, default=4)
-    t.add_argument("--frames", type=int, default=17, help="frames per training clip (1 + 8k)")
-    t.add_argument("--size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"), help="training crop size")
-    t.add_argument("--lr", type=float, default=1.5e-3)
-    t.add_argument("--kl-weight", type=float, default=1e-4)
-    t.add_argument("--ssim-weight", type=float, default=0.2)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (0: torch default; 1 is fastest on a shared CPU)")
-    t.add_argument("--checkpoint-every", type=float, default=120.0, help="seconds between checkpoints")
+    t.add_argument("--max-steps", type=int, help="optimiser steps (default 20000)")
+    t.add_argument("--batch-size", type=int, help="clips per step (default 4)")
+    t.add_argument("--frames", type=int, help="frames per training clip, 1 + 8k (default 17)")
+    t.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="training crop size (default 32 32)")
+    t.add_argument("--lr", type=float, help="peak learning rate (default 1.5e-3)")
+    t.add_argument("--kl-weight", type=float, help="default 1e-4")
+    t.add_argument("--ssim-weight", type=float, help="default 0.2")
+    t.add_argument("--seed", type=int, help="default 0")
+    t.add_argument("--threads", type=int,
+                   help="torch CPU threads (default 1, the fastest on a shared CPU; 0: torch's default)")
+    t.add_argument("--checkpoint-every", type=float, help="seconds between checkpoints (default 120)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
 
@@ -68,10 +70,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _cmd_train(args: argparse.Namespace) -> int:
     from lyra.tokenizer.train import TrainConfig, train
 
-    cfg = TrainConfig(out=args.out, frames=args.frames, height=args.size[0], width=args.size[1],
-                      batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps,
-                      max_minutes=args.max_minutes, kl_weight=args.kl_weight, ssim_weight=args.ssim_weight,
-                      seed=args.seed, threads=args.threads, checkpoint_every_s=args.checkpoint_every)
+    d: dict = {"out": "runs/tokenizer", "threads": 1}
+    if args.config:
+        from lyra.utils.inputs import parse_yaml, read_text
+
+        d.update(parse_yaml(read_text(args.config, "tokenizer training config"), args.config) or {})
+    given = {"out": args.out, "frames": args.frames, "batch_size": args.batch_size, "lr": args.lr,
+             "max_steps": args.max_steps, "max_minutes": args.max_minutes, "kl_weight": args.kl_weight,
+             "ssim_weight": args.ssim_weight, "seed": args.seed, "threads": args.threads,
+             "checkpoint_every_s": args.checkpoint_every}
+    if args.size:
+        given["height"], given["width"] = args.size
+    d.update({k: v for k, v in given.items() if v is not None})
+    cfg = TrainConfig.from_dict(d, args.config or "lyra tokenizer train")
     out = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"tokenizer weights written to {out}")
     return 0

@@ -6,7 +6,7 @@ Three sources, each returning clips ``[T, 3, H, W]`` float32 in [0, 1]:
   (affine pan / zoom / roll) with independently moving foreground sprites;
 * ``world``: ``lyra.world`` procedural 3D worlds rendered along random moving-camera trajectories
   (used when ``lyra.world`` provides ``generate_world``);
-* ``photo``: pans and zooms over scikit-image's bundled photos.
+* ``photo``: pans and zooms over scikit-image's bundled photos (``lyra.world.photos``).
 
 Splits: procedural clips are held out by seed (training seeds < ``EVAL_SEED_BASE``, evaluation
 seeds >= it); photos are held out by name (``HELDOUT_PHOTOS``).
@@ -17,45 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lyra.world.photos import load_photo, photo_names
+
 EVAL_SEED_BASE = 1_000_000_000
-TRAIN_PHOTOS = (
-    "astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
-    "motorcycle_left", "logo", "brick", "grass", "gravel", "moon", "coins", "clock", "page", "text",
-)
-HELDOUT_PHOTOS = ("coffee", "rocket", "camera")
-
-
-# ---------------------------------------------------------------------------- photos
-@cache
-def load_photo(name: str) -> Tensor:
-    """A bundled scikit-image photo as ``[3, H, W]`` float32 in [0, 1] (grey photos repeated)."""
-    try:
-        import skimage.data as skd
-    except ImportError as e:  # pragma: no cover - dev extra
-        raise ImportError("photo clips need scikit-image: pip install scikit-image") from e
-    if name == "motorcycle_left":
-        a = skd.stereo_motorcycle()[0]
-    else:
-        a = getattr(skd, name)()
-    a = np.asarray(a)
-    if a.dtype == bool:
-        a = a.astype(np.float32)
-    elif a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
-    else:
-        a = a.astype(np.float32)
-        a = (a - a.min()) / max(float(a.max() - a.min()), 1e-6)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    a = a[..., :3]
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
+# the shared photo registry (lyra.world.photos): scikit-image's training / held-out photos; never the benchmark pair
+TRAIN_PHOTOS = photo_names("train", "skimage")
+HELDOUT_PHOTOS = photo_names("heldout", "skimage")
 
 
 # ---------------------------------------------------------------------------- procedural textures
@@ -212,8 +185,10 @@ def world_available() -> bool:
     return True
 
 
-def world_clip(seed: int, T: int, H: int, W: int) -> Tensor:
-    """A ``lyra.world`` scene along a random moving-camera trajectory: ``[T, 3, H, W]`` in [0, 1]."""
+def world_clip(seed: int, T: int, H: int, W: int, supersample: int = 1) -> Tensor:
+    """A ``lyra.world`` scene along a random moving-camera trajectory: ``[T, 3, H, W]`` in [0, 1].
+
+    ``supersample`` k > 1 renders k x k rays per pixel and averages them (anti-aliased, like a camera)."""
     from lyra.cameras import Cameras, look_at
     from lyra.world import generate_world
 
@@ -228,13 +203,12 @@ def world_clip(seed: int, T: int, H: int, W: int) -> Tensor:
     eye = start + t * dist * direction
     look = torch.stack([torch.sin(yaw * t[:, 0]), torch.zeros(T), torch.cos(yaw * t[:, 0])], 1) * 3.0
     w2c = look_at(eye, eye + look)
-    cams = Cameras.from_fov(w2c, H, W, fov_x_deg=float(torch.empty(()).uniform_(50, 80, generator=g)))
-    times = torch.linspace(0, 1, T)
-    try:
-        rgb = world.render(cams, times).rgb
-    except TypeError:
-        rgb = world.render(cams).rgb
-    return rgb.float().clamp(0, 1).reshape(T, 3, H, W).contiguous()
+    k = max(1, int(supersample))
+    cams = Cameras.from_fov(w2c, H * k, W * k, fov_x_deg=float(torch.empty(()).uniform_(50, 80, generator=g)))
+    rgb = world.render(cams, torch.linspace(0, 1, T)).rgb.float().reshape(T, 3, H * k, W * k)
+    if k > 1:
+        rgb = F.avg_pool2d(rgb, k)
+    return rgb.clamp(0, 1).contiguous()
 
 
 # ---------------------------------------------------------------------------- mixing
@@ -245,13 +219,14 @@ class ClipMix:
     procedural: float = 0.65
     photo: float = 0.35
     world_share: float = 0.6  # share of procedural clips taken from lyra.world when it exists
+    world_supersample: int = 1  # k x k rays per pixel of world clips (2: anti-aliased, ~4x render time)
 
 
-def procedural_clip(seed: int, T: int, H: int, W: int, use_world: bool) -> Tensor:
+def procedural_clip(seed: int, T: int, H: int, W: int, use_world: bool, supersample: int = 1) -> Tensor:
     """World clip when ``use_world`` (texture clip if the world render fails), else a texture clip."""
     if use_world:
         try:
-            return world_clip(seed, T, H, W)
+            return world_clip(seed, T, H, W, supersample)
         except Exception:  # noqa: BLE001 - a broken world must not stop tokenizer training
             pass
     return texture_clip(seed, T, H, W)
@@ -304,7 +279,8 @@ class TrainClips:
     def _render(self, spec: tuple[str, int, str]) -> Tensor:
         kind, seed, name = spec
         T, H, W = self.T, self.src_h, self.src_w
-        x = photo_clip(name, seed, T, H, W) if kind == "photo" else procedural_clip(seed, T, H, W, kind == "world")
+        x = photo_clip(name, seed, T, H, W) if kind == "photo" else \
+            procedural_clip(seed, T, H, W, kind == "world", self.mix.world_supersample)
         return (x * 255 + 0.5).to(torch.uint8)  # pool kept as uint8
 
     def _new_clip(self, slot: int | None = None) -> None:
@@ -345,20 +321,23 @@ class TrainClips:
 
 
 def eval_clips(kind: str, n: int, T: int, H: int, W: int, use_world: bool | None = None) -> list[Tensor]:
-    """Held-out clips ``[T, 3, H, W]`` in [0, 1]: ``kind`` in {procedural, texture, world, photo}."""
+    """Held-out clips ``[T, 3, H, W]`` in [0, 1]: ``kind`` in {procedural, texture, world, world_aa (2x2
+    supersampled), photo}."""
     if kind == "photo":
         return [photo_clip(HELDOUT_PHOTOS[i % len(HELDOUT_PHOTOS)], EVAL_SEED_BASE + i, T, H, W) for i in range(n)]
     make: Callable[[int], Tensor]
     if kind == "texture":
         def make(s: int) -> Tensor:
             return texture_clip(s, T, H, W)
-    elif kind == "world":
+    elif kind in ("world", "world_aa"):
+        k = 2 if kind == "world_aa" else 1
+
         def make(s: int) -> Tensor:
-            return world_clip(s, T, H, W)
+            return world_clip(s, T, H, W, supersample=k)
     elif kind == "procedural":
         w = world_available() if use_world is None else use_world
         def make(s: int) -> Tensor:
             return world_clip(s, T, H, W) if w else texture_clip(s, T, H, W)
     else:
-        raise ValueError(f"unknown clip kind {kind!r}; use procedural, texture, world or photo")
+        raise ValueError(f"unknown clip kind {kind!r}; use procedural, texture, world, world_aa or photo")
     return [make(EVAL_SEED_BASE + i) for i in range(n)]

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from lyra.errors import reading
 from lyra.tokenizer.base import TokenizerError, VideoTokenizer
+from lyra.tokenizer.pca import BlockPCA
 from lyra.utils.inputs import load_tensors, read_json
 from lyra.utils.typed import from_plain
 
@@ -49,6 +50,8 @@ class CausalVAEConfig:
     temporal_kernel: int = 3
     stats_frames: int = 16  # latent frames covered by latents_mean / latents_std
     logvar_clamp: tuple[float, float] = (-20.0, 4.0)
+    dec_channels: tuple[int, int] | None = None  # decoder widths at H/patch and H/(2 patch) (None: channels)
+    pca_shortcut: bool = False  # v2: a whitened block-PCA codec around the network (lyra.tokenizer.pca)
 
     @property
     def spatial_compression(self) -> int:
@@ -175,7 +178,7 @@ class CausalDecoder(nn.Module):
 
     def __init__(self, cfg: CausalVAEConfig) -> None:
         super().__init__()
-        c0, c1 = cfg.channels
+        c0, c1 = cfg.dec_channels or cfg.channels
         p, k, kt = cfg.patch_size, cfg.temporal_kernel, cfg.temporal_compression
         self.cfg = cfg
         self.conv_in = nn.Conv2d(cfg.latent_channels, c1, 3, padding=1)
@@ -217,6 +220,15 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
         self.size_multiple = cfg.spatial_compression
         self.encoder = CausalEncoder(cfg)
         self.decoder = CausalDecoder(cfg)
+        self.pca: BlockPCA | None = None
+        if cfg.pca_shortcut:  # the network starts as the identity residual around the linear codec
+            self.pca = BlockPCA(cfg.in_channels, cfg.latent_channels, cfg.spatial_compression,
+                                cfg.temporal_compression)
+            with torch.no_grad():
+                self.encoder.conv_out.weight[: cfg.latent_channels].zero_()
+                self.encoder.conv_out.bias[: cfg.latent_channels].zero_()
+                self.decoder.conv_out.weight.zero_()
+                self.decoder.conv_out.bias.zero_()
         self.register_buffer("stats_mean", torch.zeros(cfg.latent_channels, cfg.stats_frames))
         self.register_buffer("stats_std", torch.ones(cfg.latent_channels, cfg.stats_frames))
 
@@ -239,17 +251,27 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
     def _param_dtype(self) -> torch.dtype:
         return self.encoder.conv_in.weight.dtype
 
+    def posterior(self, video: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance ``[B, C, T_l, h, w]`` of a video ``[B, 3, T, H, W]`` in [-1, 1]."""
+        video = video.to(self._param_dtype())
+        mean, logvar = self.encoder(video)
+        if self.pca is not None:
+            mean = mean + self.pca.encode(video)
+        return mean, logvar
+
     def _encode(self, video: Tensor) -> Tensor:
-        return self.encoder(video.to(self._param_dtype()))[0]
+        return self.posterior(video)[0]
 
     def _decode(self, latents: Tensor) -> Tensor:
-        return self.decoder(latents.to(self._param_dtype()))
+        latents = latents.to(self._param_dtype())
+        out = self.decoder(latents)
+        return out if self.pca is None else out + self.pca.decode(latents)
 
     def forward(self, video: Tensor, sample: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         """Training pass: ``(reconstruction [B,3,T,H,W], mean, logvar [B,C,T_l,h,w])``."""
-        mean, logvar = self.encoder(video)
+        mean, logvar = self.posterior(video)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
-        return self.decoder(z), mean, logvar
+        return self._decode(z), mean, logvar
 
     # ------------------------------------------------------------------ persistence (diffusers style)
     def save_pretrained(self, directory: str | Path) -> Path:

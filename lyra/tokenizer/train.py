@@ -23,6 +23,7 @@ from lyra.tokenizer.base import TokenizerError
 from lyra.tokenizer.data import TRAIN_PHOTOS, ClipMix, TrainClips, photo_clip, procedural_clip
 from lyra.tokenizer.metrics import psnr, ssim_map, video_to_frames
 from lyra.tokenizer.native import CausalVAEConfig, CausalVideoVAE
+from lyra.utils.typed import from_plain
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -55,18 +56,16 @@ class TrainConfig:
     pool_size: int = 64  # rendered clips kept in memory; crops are cut from them
     refresh_every: int = 2  # steps between replacing one pool clip by a newly rendered one
     source_size: tuple[int, int] = (64, 112)  # size at which pool clips are rendered
+    ema_decay: float = 0.0  # exponential moving average of the weights (exported when > 0)
+    pca_clips: int = 48  # training clips the PCA shortcut is fitted on (model.pca_shortcut)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        if "source_size" in d:
-            d["source_size"] = tuple(d["source_size"])
-        mix = ClipMix(**d.pop("mix", {}))
-        model = CausalVAEConfig.from_dict(d.pop("model", {}))
-        return cls(mix=mix, model=model, **d)
+    def from_dict(cls, d: dict, where: str = "tokenizer TrainConfig") -> TrainConfig:
+        """Strict and typed: unknown fields or wrong types raise TokenizerError naming the field."""
+        return from_plain(cls, d, where, TokenizerError)
 
 
 def vae_loss(model: CausalVideoVAE, video: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict[str, float]]:
@@ -113,6 +112,16 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 @torch.no_grad()
+def fit_pca_shortcut(model: CausalVideoVAE, cfg: TrainConfig) -> dict[str, float]:
+    """Fit the model's block-PCA codec on ``cfg.pca_clips`` training crops (a stream seeded apart from the
+    training batches); returns the variance fraction each basis keeps."""
+    assert model.pca is not None
+    clips = TrainClips(cfg.frames, cfg.height, cfg.width, cfg.mix, seed=cfg.seed + 7919, source_size=cfg.source_size,
+                       pool_size=max(1, cfg.pca_clips // 2), refresh=0)
+    return model.pca.fit(clips.batch(1) for _ in range(cfg.pca_clips))
+
+
+@torch.no_grad()
 def latent_statistics(model: CausalVideoVAE, n_clips: int, H: int, W: int, seed: int = 12345) -> tuple[Tensor, Tensor]:
     """Per-(channel, latent frame) mean and std ``[C, stats_frames]`` of posterior means on training clips."""
     Tl = model.config.stats_frames
@@ -144,6 +153,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
                       pool_size=cfg.pool_size, refresh=0)
     step, spent = 0, 0.0
     ema: dict[str, float] = {}  # smoothed loss terms for the progress bar and log (checkpointed)
+    averaged: dict[str, Tensor] | None = None  # EMA of the weights, by parameter name
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         saved = TrainConfig.from_dict(ck["config"])
@@ -155,10 +165,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         torch.set_rng_state(ck["torch_rng"])
         data.set_state(json.loads(ck["data_rng"]))
         ema.update(json.loads(ck.get("ema", "{}")))
+        averaged = ck.get("ema_weights")
         _truncate_log(out / "train_log.jsonl", step)
         data.use_world = bool(ck.get("use_world", data.use_world)) or data.use_world
     elif ckpt_path.is_file() and not resume:
         raise TokenizerError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
+    elif model.pca is not None:
+        explained = fit_pca_shortcut(model, cfg)
+        print(f"tokenizer: PCA shortcut fitted on {cfg.pca_clips} clips, variance kept "
+              + ", ".join(f"{k} {v:.3f}" for k, v in explained.items()), flush=True)
+    if cfg.ema_decay > 0 and averaged is None:
+        averaged = {n: p.detach().clone() for n, p in model.named_parameters()}
     (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     budget = cfg.max_minutes * 60.0
@@ -172,10 +189,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "spent_s": time.time() - t0, "torch_rng": torch.get_rng_state(),
             "data_rng": json.dumps(data.state()), "config": cfg.to_dict(), "use_world": data.use_world,
-            "ema": json.dumps(ema),
+            "ema": json.dumps(ema), **({"ema_weights": averaged} if averaged is not None else {}),
         })
 
     model.train()
+    names = [n for n, _ in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    ema_params = [averaged[n] for n in names] if averaged is not None else None
     while step < cfg.max_steps and time.time() - t0 < budget:
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
@@ -187,6 +207,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if ema_params is not None:
+            torch._foreach_lerp_(ema_params, params, 1.0 - cfg.ema_decay)
         step += 1
         for k, v in parts.items():
             ema[k] = v if k not in ema else 0.98 * ema[k] + 0.02 * v
@@ -203,6 +225,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     checkpoint()
     log.close()
     model.eval()
+    if averaged is not None:  # export the averaged weights
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(averaged[n])
     mean, std = latent_statistics(model, cfg.stats_clips, 32, 32)
     model.set_latent_stats(mean, std)
     model.save_pretrained(out)

@@ -136,10 +136,21 @@ def test_config_is_strict_and_round_trips(tmp_path: Path) -> None:
 
 def test_shipped_stage_configs_load() -> None:
     root = Path(__file__).resolve().parents[1] / "configs"
-    files = sorted(root.glob("*/*.yaml"))
+    files = sorted(f for f in root.glob("*/*.yaml") if f.parent.name != "tokenizer")  # decoder stages only
     assert len(files) >= 6
     for f in files:
         TrainConfig.load(f)
+
+
+def test_shipped_tokenizer_configs_load() -> None:
+    from lyra.tokenizer.train import TrainConfig as TokenizerTrainConfig
+    from lyra.utils.inputs import parse_yaml, read_text
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs" / "tokenizer").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = TokenizerTrainConfig.from_dict(parse_yaml(read_text(f), f), str(f))
+        assert cfg.model.pca_shortcut and cfg.ema_decay > 0
 
 
 # ---------------------------------------------------------------------------------------------- resume

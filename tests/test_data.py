@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +344,37 @@ def test_resume_after_interruption(tmp_path: Path, tok, monkeypatch) -> None:
     assert run_sdg(cfg, out, tok, progress=False)["written"] == [k0]
     with pytest.raises(DataError, match="other settings"):
         run_sdg(SDGConfig(scenes=2, seed=3, frames=9, height=H, width=W, tokenizer="tiny"), out, tok, progress=False)
+
+
+def test_sdg_photo_worlds_from_heldout_photos(tmp_path: Path, tok_dir) -> None:
+    from lyra.world import World, photo_names
+
+    out = tmp_path / "photo"
+    rc = _cli(sdg_cmd, ["sdg", "--kind", "photo", "--photos", "heldout", "--scenes", "1", "--out", str(out),
+                        "--frames", str(T), "--height", str(H), "--width", str(W), "--tokenizer", str(tok_dir),
+                        "--quiet"])
+    assert rc == 0
+    assert _cli(data_cmd, ["data", "check", str(out), "--quiet"]) == 0 and check_dataset(out) == []
+    L, key = Layout(out), scene_key(0, 0)
+    done = json.loads(L.done_path(key).read_text())
+    assert done["world_kind"] == "photo" and done["photos"] == "heldout"
+    world = World.load_json(L.world_path(key))
+    assert world == generate_world(scene_seed(0, 0), "photo", photos="heldout")
+    assert {p.texture.photo for p in world.primitives if p.texture.kind == "image"} <= set(photo_names("heldout"))
+    assert SDGConfig().kind == "mix"  # the training default mixes photo worlds in
+
+
+def test_sdg_resumes_a_run_made_before_the_photos_setting(tmp_path: Path, tok) -> None:
+    out = tmp_path / "data"
+    cfg = SDGConfig(scenes=1, seed=3, frames=1, height=H, width=W, kind="room", tokenizer="tiny")
+    run_sdg(cfg, out, tok, progress=False)
+    run = Layout(out).run_path
+    old = json.loads(run.read_text())
+    del old["config"]["photos"]
+    run.write_text(json.dumps(old))
+    assert run_sdg(replace(cfg, scenes=2), out, tok, progress=False)["written"] == [scene_key(3, 1)]
+    with pytest.raises(DataError, match="photos"):
+        run_sdg(replace(cfg, scenes=3, photos="heldout"), out, tok, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------- check

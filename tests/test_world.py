@@ -197,7 +197,7 @@ def test_generated_moving_world() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- generation
-@pytest.mark.parametrize("kind", ["room", "yard", "random"])
+@pytest.mark.parametrize("kind", ["room", "yard", "photo", "random", "mix"])
 def test_generation_is_reproducible(kind: str) -> None:
     a, b = generate_world(11, kind), generate_world(11, kind)
     assert a == b
@@ -303,6 +303,17 @@ def test_supersample_keeps_exact_depth_and_mask() -> None:
     a, b = world.render(cam), world.render(cam, supersample=2)
     assert torch.equal(a.depth, b.depth) and torch.equal(a.mask, b.mask)
     assert not torch.equal(a.rgb, b.rgb) and (a.rgb - b.rgb).abs().mean() < 0.1
+
+
+@pytest.mark.parametrize("kind", ["room", "photo"])
+def test_supersample_is_a_box_filtered_finer_render(kind: str) -> None:
+    world = generate_world(2, kind)
+    cam = Cameras.from_fov(torch.eye(4), 16, 24, 70.0)
+    base, one, two = world.render(cam), world.render(cam, supersample=1), world.render(cam, supersample=2)
+    assert torch.equal(one.rgb, base.rgb) and torch.equal(one.depth, base.depth) and torch.equal(one.mask, base.mask)
+    fine = world.render(cam.resized(32, 48))  # sub-pixel centres at +0.25 / +0.75 of each pixel
+    assert torch.equal(two.rgb, torch.nn.functional.avg_pool2d(fine.rgb, 2))
+    assert torch.equal(two.depth, base.depth) and torch.equal(two.mask, base.mask)  # the pixel-centre ray
 
 
 def test_culling_matches_brute_force() -> None:

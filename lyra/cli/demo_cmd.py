@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from lyra.cli.generate_cmd import add_pipeline_args, build_outputs, config_from_args, print_summary
+from lyra.world.generate import WORLD_KINDS
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--world", action="store_true", help="use a procedural world (oracle generator) and report "
                    "PSNR/SSIM at novel cameras beside the depth-lifting baseline")
     p.add_argument("--world-seed", type=int, default=0, help="procedural world seed (default 0)")
-    p.add_argument("--world-kind", choices=("room", "yard", "random"), default="room",
+    p.add_argument("--world-kind", choices=WORLD_KINDS, default="room",
                    help="procedural world kind (default room)")
     add_pipeline_args(p, default_out="lyra_demo")
     p.set_defaults(func=run)

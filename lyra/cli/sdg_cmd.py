@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lyra.world.generate import MIX_WEIGHTS, WORLD_KINDS
+
 
 def run(args: argparse.Namespace) -> int:
     import torch
@@ -17,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = SDGConfig(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height, width=args.width,
-                    kind=args.kind, generator=args.generator, world=args.world, tokenizer=str(args.tokenizer),
+                    kind=args.kind, photos=args.photos, generator=args.generator, world=args.world,
+                    tokenizer=str(args.tokenizer),
                     fov_x_deg=args.fov, movement_factor=args.movement_factor)
     tok = load_tokenizer(args.tokenizer)
     opts = WriteOptions(crf=args.crf, depth_half=not args.depth_float32)
@@ -33,8 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "depth) in the official Lyra SDG layout; resumable")
     p.add_argument("--generator", default="oracle", help="generator backend (default oracle)")
     p.add_argument("--world", default="procedural", choices=("procedural",), help="scene source (procedural)")
-    p.add_argument("--kind", default="random", choices=("room", "yard", "random"),
-                   help="procedural world kind (default random)")
+    mix = ", ".join(f"{k} {w:.0%}" for k, w in MIX_WEIGHTS.items())
+    p.add_argument("--kind", default="mix", choices=WORLD_KINDS,
+                   help=f"procedural world kind: room, yard, photo (real photographs on walls, floor, boxes and "
+                        f"free-standing layers), random (room or yard) or mix ({mix}, by scene seed; the default)")
+    p.add_argument("--photos", default="train", choices=("train", "heldout"),
+                   help="photos of photo worlds: train (default) or heldout (evaluation data only)")
     p.add_argument("--scenes", type=int, required=True, help="number of scenes")
     p.add_argument("--out", required=True, help="dataset folder (created; an interrupted run resumes there)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")

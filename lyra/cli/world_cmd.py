@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from lyra.cli.camera_args import add_camera_args, cameras_from_args
 from lyra.cli.outputs import add_output_args, write_frames
+from lyra.world.generate import WORLD_KINDS
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -56,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     wsub = world.add_subparsers(dest="world_command", metavar="WORLD_COMMAND", required=True)
     p = wsub.add_parser("render", help="render a procedural world along a trajectory (mp4 or PNG folder)")
     p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    p.add_argument("--kind", choices=("room", "yard", "random"), default="random", help="world kind")
+    p.add_argument("--kind", choices=WORLD_KINDS, default="random",
+                   help="world kind (random: room or yard; mix: room, yard or photo)")
     p.add_argument("--world", metavar="JSON", help="load this world instead of generating one")
     p.add_argument("--save-world", metavar="JSON", help="also save the world as JSON")
     p.add_argument("--moving", action="store_true", help="generate moving objects")
@@ -69,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     q = wsub.add_parser("gaussians", help="lift the anchor view of a world to Gaussians (one per pixel) and save them")
     q.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
-    q.add_argument("--kind", choices=("room", "yard", "random"), default="random", help="world kind")
+    q.add_argument("--kind", choices=WORLD_KINDS, default="random",
+                   help="world kind (random: room or yard; mix: room, yard or photo)")
     q.add_argument("--world", metavar="JSON", help="load this world instead of generating one")
     q.add_argument("--moving", action="store_true", help="generate moving objects")
     q.add_argument("--time", type=float, default=0.0, help="time in [0, 1] (default 0)")

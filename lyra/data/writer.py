@@ -143,7 +143,9 @@ class SDGConfig:
         seed: base seed; scene i uses a seed derived from (seed, i) for its world and trajectory distances.
         frames: frames per trajectory (1 + 8k).
         height, width: image size in pixels (multiples of the tokenizer's size multiple).
-        kind: procedural world kind: room, yard or random.
+        kind: procedural world kind (``lyra.world.WORLD_KINDS``): room, yard, photo, random (room or yard) or
+            mix (room, yard and photo worlds in fixed shares by scene seed: the training default).
+        photos: the photos photo worlds show: "train" or "heldout" (evaluation data).
         generator: generator backend name (``lyra.generator.GENERATORS``).
         world: world source ("procedural").
         tokenizer: "shipped" or a tokenizer folder.
@@ -157,7 +159,8 @@ class SDGConfig:
     frames: int = 17
     height: int = 64
     width: int = 112
-    kind: str = "random"
+    kind: str = "mix"
+    photos: str = "train"
     generator: str = "oracle"
     world: str = "procedural"
     tokenizer: str = "shipped"
@@ -187,7 +190,9 @@ def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> 
         if not isinstance(old, dict):
             raise DataError(layout.run_path, "'config' must be an object")
         old.pop("scenes", None)
-        diff = {k: (old.get(k), v) for k, v in cfg.identity().items() if old.get(k) != v}
+        # a field the folder's run predates counts as its default (the run was made without it)
+        defaults = SDGConfig().identity()
+        diff = {k: (old.get(k, defaults[k]), v) for k, v in cfg.identity().items() if old.get(k, defaults[k]) != v}
         if diff:
             raise DataError(f"{layout.root} holds an SDG run with other settings {diff} (old, new); "
                             "use another --out folder")
@@ -210,14 +215,16 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
 
     from lyra.cameras import METHOD_TRAJECTORIES, default_intrinsics, method_trajectories
     from lyra.generator import GENERATORS, GeneratorError, OracleGenerator, make_generator
-    from lyra.world import generate_world
+    from lyra.world import WORLD_KINDS, generate_world
 
     if cfg.generator not in GENERATORS:
         raise GeneratorError(f"unknown generator {cfg.generator!r}; available: {', '.join(sorted(GENERATORS))}")
     if cfg.world != "procedural":
         raise DataError(f"unknown world source {cfg.world!r} (available: procedural)")
-    if cfg.kind not in ("room", "yard", "random"):
-        raise DataError(f"world kind must be room, yard or random, got {cfg.kind!r}")
+    if cfg.kind not in WORLD_KINDS:
+        raise DataError(f"world kind must be one of {', '.join(WORLD_KINDS)}, got {cfg.kind!r}")
+    if cfg.photos not in ("train", "heldout"):
+        raise DataError(f"photos must be train or heldout, got {cfg.photos!r}")
     tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
     require_openexr()  # depth zips; fail before any work
     layout = Layout(out)
@@ -239,14 +246,14 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
             continue
         t0 = time.perf_counter()
         s = scene_seed(cfg.seed, i)
-        world = generate_world(s, cfg.kind)  # type: ignore[arg-type]
+        world = generate_world(s, cfg.kind, photos=cfg.photos)  # type: ignore[arg-type]
         trajs = method_trajectories(K, cfg.height, cfg.width, cfg.frames, center_depth=cfg.center_depth,
                                     movement_factor=cfg.movement_factor, seed=s)
         gen = make_generator(cfg.generator, world=world, tokenizer=tokenizer, **(generator_options or {}))
         # the source view of a scene is the exact render of its world at the first camera
         source = OracleGenerator(world, tokenizer).render_source(trajs[0][0]) if gen.needs_source else None
         samples = gen.generate(trajs, source, seed=s)
-        meta = {"index": i, "scene_seed": s, "world_kind": world.kind, "generator": cfg.generator,
+        meta = {"index": i, "scene_seed": s, "world_kind": world.kind, "photos": cfg.photos, "generator": cfg.generator,
                 "frames": cfg.frames, "height": cfg.height, "width": cfg.width,
                 "trajectories": [t.kind for t in METHOD_TRAJECTORIES]}
         write_scene(layout, key, samples, tokenizer.normalize_latents, options=options, meta=meta,

@@ -1,9 +1,10 @@
-"""Seeded procedural world generation: closed rooms and open yards around the origin camera.
+"""Seeded procedural world generation: closed rooms, open yards and photo worlds around the origin camera.
 
 Worlds are built for an anchor camera at the origin looking down +z (OpenCV; world up is -y): the
 origin is inside the room (or above the yard's ground, at eye height) and content lies ~1-15 units
 away, mostly in front of it. ``generate_world(seed, kind)`` is a pure function of its arguments
-(Python's ``random.Random`` seeded from a string, identical on every platform).
+(Python's ``random.Random`` seeded from a string, identical on every platform) and of the installed
+photo files (``lyra.world.photos``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ import random
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lyra.world.primitives import Box, Cylinder, Motion, Plane, Primitive, Sphere, Vec3, quat_about_axis
+from lyra.world.photos import photo_info, photo_is_grey, photo_names, photo_size
+from lyra.world.primitives import Box, Cylinder, Motion, Plane, Primitive, Sphere, Vec3, cross, quat_about_axis
 from lyra.world.scene import DirectionalLight, Sky, World
-from lyra.world.textures import Color, Texture
+from lyra.world.textures import Color, Texture, WrapMode
 
-WorldKind = Literal["room", "yard", "random"]
+WorldKind = Literal["room", "yard", "photo", "random", "mix"]
+WORLD_KINDS: tuple[str, ...] = ("room", "yard", "photo", "random", "mix")
+# "mix": the training-data default, a fixed share of each concrete kind chosen by the seed
+MIX_WEIGHTS: dict[str, float] = {"room": 0.35, "yard": 0.25, "photo": 0.4}
+PhotoSet = Literal["train", "heldout"]
 _EPS = 1e-3  # overlap of the room's wall rectangles (no cracks at corners)
+_DOWN: Vec3 = (0.0, 1.0, 0.0)
+TEXELS_PER_UNIT = 128.0  # photo textures are pre-filtered (lod) to at most this many texels per scene unit
 
 
 @dataclass
@@ -378,22 +386,212 @@ def _yard(rng: random.Random, seed: int, motion_rng: random.Random | None) -> Wo
     return World(prims, lights, (0.33, 0.35, 0.4), sky, True, f"yard-{seed}", "yard", seed)
 
 
-def generate_world(seed: int, kind: WorldKind = "random", moving: bool = False) -> World:
+# ---------------------------------------------------------------------------------------------- photo worlds
+def _photo_texture(rng: random.Random, name: str, aspect: float, width: float, wrap: WrapMode = "clamp",
+                   frac: tuple[float, float] = (0.4, 1.0)) -> Texture:
+    """A random crop of photo ``name`` with pixel aspect ``aspect`` (height / width), laid ``width`` units wide.
+
+    The crop keeps to the photo's usable band; its size is a fraction ``frac`` of the largest such crop. Grey
+    photos get a random tint; the level of detail keeps the texel density at most ``TEXELS_PER_UNIT``.
+    """
+    h, w = photo_size(name)
+    b0, b1 = photo_info(name).band
+    band = (b1 - b0) * h
+    cw = min(w, band / aspect) * rng.uniform(*frac)
+    ch = cw * aspect
+    x0, y0 = rng.uniform(0, w - cw), b0 * h + rng.uniform(0, band - ch)
+    crop = (round(x0 / w, 5), round(y0 / h, 5), round((x0 + cw) / w, 5), round((y0 + ch) / h, 5))
+    density = cw / width / TEXELS_PER_UNIT
+    lod = max(0, math.ceil(math.log2(density))) if density > 1 else 0
+    tint = _hsv(rng.random(), rng.uniform(0.15, 0.45), 1.0) if photo_is_grey(name) else (1.0, 1.0, 1.0)
+    return Texture("image", tint, tint, scale=_r(width), photo=name, crop=crop, wrap=wrap, lod=lod)
+
+
+def _panel(center: Vec3, facing: Vec3, half: tuple[float, float], tex: Texture, name: str,
+           casts_shadow: bool = True) -> Plane:
+    """A photo panel whose front faces ``facing`` (horizontal, towards the viewer): the photo upright, unmirrored.
+
+    The plane's normal points away from the viewer so that local x (photo columns) is the viewer's right and
+    local y (photo rows) is world down.
+    """
+    normal = (-facing[0], -facing[1], -facing[2])
+    return Plane(center, normal, cross(_DOWN, normal), half, tex, name=name, casts_shadow=casts_shadow)
+
+
+def _cutout(panel: Plane, hole: tuple[float, float, float, float]) -> list[Plane]:
+    """``panel`` with a rectangular hole (u0, v0, u1, v1 in its local units) as up to four strips whose photo
+    crops continue the panel's photo."""
+    assert panel.half_size is not None
+    hw, hh = panel.half_size
+    a0, b0, a1, b1 = hole
+    (_, rows) = panel.frame()
+    ax, ay = (rows[0][0], rows[1][0], rows[2][0]), (rows[0][1], rows[1][1], rows[2][1])  # local x, y (world)
+    tex = panel.texture
+    cu0, cv0, cu1, cv1 = tex.crop
+    strips = [(-hw, -hh, hw, b0, "top"), (-hw, b1, hw, hh, "bottom"), (-hw, b0, a0, b1, "left"),
+              (a1, b0, hw, b1, "right")]
+    out = []
+    for u0, v0, u1, v1, side in strips:
+        if u1 - u0 < 1e-3 or v1 - v0 < 1e-3:
+            continue
+        uc, vc = (u0 + u1) / 2, (v0 + v1) / 2
+        center = tuple(panel.center[i] + uc * ax[i] + vc * ay[i] for i in range(3))
+        fu = ((u0 + hw) / (2 * hw), (u1 + hw) / (2 * hw))
+        fv = ((v0 + hh) / (2 * hh), (v1 + hh) / (2 * hh))
+        crop = (cu0 + fu[0] * (cu1 - cu0), cv0 + fv[0] * (cv1 - cv0), cu0 + fu[1] * (cu1 - cu0),
+                cv0 + fv[1] * (cv1 - cv0))
+        out.append(replace(panel, center=center, half_size=((u1 - u0) / 2, (v1 - v0) / 2),  # type: ignore[arg-type]
+                           texture=replace(tex, scale=u1 - u0, crop=crop), name=f"{panel.name}_{side}"))
+    return out
+
+
+def _facing_origin(rng: random.Random, x: float, z: float, jitter_deg: float) -> Vec3:
+    """Horizontal unit direction from (x, z) towards the origin, turned by up to ``jitter_deg`` about the vertical."""
+    a = math.atan2(-x, -z) + math.radians(rng.uniform(-jitter_deg, jitter_deg))
+    return (_r(math.sin(a)), 0.0, _r(math.cos(a)))
+
+
+def _photo_layer(rng: random.Random, x: float, z: float, floor: float, names: tuple[str, ...], idx: int) -> _Group:
+    """A free-standing photo panel (sometimes with a rectangular cut-out) at (x, z), facing the origin."""
+    name = rng.choice(names)
+    h, w = photo_size(name)
+    b0, b1 = photo_info(name).band
+    aspect = min(max((b1 - b0) * h / w * rng.uniform(0.8, 1.25), 0.5), 1.6)
+    hw = _r(min(1.6, z * math.tan(math.radians(30)) * rng.uniform(0.12, 0.32)))
+    hh = _r(hw * aspect)
+    standing = rng.random() < 0.5
+    cy = _r(rng.uniform(-0.7, 0.5))
+    if standing or cy + hh > floor - 0.05:
+        cy = _r(floor - hh - (0.0 if standing else rng.uniform(0.05, 0.3)))
+    panel = _panel((x, cy, z), _facing_origin(rng, x, z, 20.0), (hw, hh),
+                   _photo_texture(rng, name, hh / hw, 2 * hw), f"layer_{idx}")
+    if rng.random() < 0.3:  # a window cut into the panel
+        aw, ah = hw * rng.uniform(0.25, 0.45), hh * rng.uniform(0.25, 0.45)
+        ox, oy = rng.uniform(-0.4, 0.4) * (hw - aw), rng.uniform(-0.4, 0.4) * (hh - ah)
+        prims: list[Primitive] = list(_cutout(panel, (_r(ox - aw), _r(oy - ah), _r(ox + aw), _r(oy + ah))))
+    else:
+        prims = [panel]
+    return _Group(prims, x, z, hw)
+
+
+def _photo_object(rng: random.Random, x: float, z: float, floor: float, names: tuple[str, ...], idx: int) -> _Group:
+    """A box (photo on its faces) or a column (photo wrapped around it) standing on the floor at (x, z)."""
+    name = rng.choice(names)
+    if rng.random() < 0.7:
+        hx, hy, hz = _r(rng.uniform(0.2, 0.55)), _r(rng.uniform(0.2, 0.55)), _r(rng.uniform(0.2, 0.55))
+        tex = _photo_texture(rng, name, hy / hx, 2 * hx, wrap="mirror")
+        return _Group([Box((x, _r(floor - hy), z), (hx, hy, hz), _yaw(rng), tex, name=f"photo_box_{idx}")], x, z,
+                      math.hypot(hx, hz))
+    r, hh = _r(rng.uniform(0.15, 0.35)), _r(rng.uniform(0.4, 1.0))
+    circumference = 2 * math.pi * r
+    tex = _photo_texture(rng, name, 2 * hh / circumference, circumference, wrap="repeat")
+    return _Group([Cylinder((x, _r(floor - hh), z), r, hh, texture=tex, name=f"photo_column_{idx}")], x, z, r)
+
+
+def _photo(rng: random.Random, seed: int, motion_rng: random.Random | None, photos: PhotoSet) -> World:
+    """Real photographs on a room's walls and floor (or a stage: backdrop and floor under the sky), photo boxes
+    and columns, and 3-6 free-standing photo panels at several depths facing the origin, occluding each other."""
+    names = photo_names(photos)
+    panoramas = tuple(n for n in names if photo_info(n).panorama) or names
+    floor = _r(rng.uniform(1.2, 1.6))
+    closed = rng.random() < 0.5
+    if closed:
+        height = _r(rng.uniform(2.8, 3.6))
+        ceil = _r(floor - height)
+        xl, xr = _r(-rng.uniform(3.0, 4.5)), _r(rng.uniform(3.0, 4.5))
+        zf, zb = _r(-rng.uniform(2.5, 4.0)), _r(rng.uniform(7.0, 10.0))
+    else:
+        height = _r(rng.uniform(3.5, 5.0))
+        ceil = _r(floor - height)
+        xl, xr, zf, zb = -12.0, 12.0, -4.0, _r(rng.uniform(9.0, 12.0))
+    cx, cz, cy = (xl + xr) / 2, (zf + zb) / 2, (floor + ceil) / 2
+    hw, hd, hh = (xr - xl) / 2 + _EPS, (zb - zf) / 2 + _EPS, height / 2 + _EPS
+
+    def wall_tex(pano: bool, aspect: float, width: float, wrap: WrapMode = "clamp") -> Texture:
+        return _photo_texture(rng, rng.choice(panoramas if pano else names), aspect, width, wrap, (0.6, 1.0))
+
+    floor_tex = wall_tex(False, 1.0, _r(rng.uniform(1.5, 4.0)), rng.choice(["repeat", "mirror"]))
+    shell: list[Primitive] = [
+        Plane((cx, floor, cz), (0.0, -1.0, 0.0), (1.0, 0.0, 0.0), (hw, hd), floor_tex, name="floor"),
+        _panel((cx, cy, zb), (0.0, 0.0, -1.0), (hw, hh), wall_tex(True, hh / hw, 2 * hw), "wall_back"),
+    ]
+    if closed:
+        side = _r(rng.uniform(2.0, 3.5))
+        ceiling_tex = Texture("noise", _hsv(rng.random(), 0.05, 0.95), _hsv(rng.random(), 0.08, 0.8), scale=0.5,
+                              seed=rng.randrange(1 << 30))
+        shell += [
+            Plane((cx, ceil, cz), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (hw, hd), ceiling_tex, name="ceiling"),
+            _panel((cx, cy, zf), (0.0, 0.0, 1.0), (hw, hh), wall_tex(False, hh / hw, 2 * hw), "wall_front"),
+            _panel((xl, cy, cz), (1.0, 0.0, 0.0), (hd, hh), wall_tex(False, 2 * hh / side, side, "mirror"),
+                   "wall_left"),
+            _panel((xr, cy, cz), (-1.0, 0.0, 0.0), (hd, hh), wall_tex(False, 2 * hh / side, side, "mirror"),
+                   "wall_right"),
+        ]
+        sky = Sky()
+    else:  # a stage: backdrop and two angled flats on a wide floor, open to the sky
+        for sgn, label in ((-1.0, "left"), (1.0, "right")):
+            fw, fh = _r(rng.uniform(1.5, 2.5)), _r(rng.uniform(1.2, 2.0))
+            fx, fz = _r(sgn * rng.uniform(3.5, 5.0)), _r(rng.uniform(3.0, zb - 3.0))
+            shell.append(_panel((fx, _r(floor - fh), fz), _facing_origin(rng, fx, fz, 10.0), (fw, fh),
+                                wall_tex(rng.random() < 0.5, fh / fw, 2 * fw), f"flat_{label}"))
+        h = rng.uniform(0.55, 0.65)
+        sky = Sky(zenith=_hsv(h, rng.uniform(0.4, 0.7), rng.uniform(0.7, 0.9)), horizon=_hsv(h, 0.15, 0.95),
+                  ground=(0.4, 0.4, 0.4))
+    shell = [replace(p, casts_shadow=False) for p in shell]
+    groups: list[_Group] = []
+    zmax = zb - 1.5
+
+    def sample_xz() -> tuple[float, float]:
+        z = rng.uniform(1.6, zmax)
+        return z * math.tan(rng.uniform(-0.45, 0.45)), z
+
+    for i in range(rng.randint(3, 6)):
+        g = _place(rng, groups, sample_xz, lambda x, z, i=i: _photo_layer(rng, x, z, floor, names, i))
+        if g is not None and xl < g.x - g.radius and g.x + g.radius < xr:
+            groups.append(g)
+    for i in range(rng.randint(1, 3)):
+        g = _place(rng, groups, sample_xz, lambda x, z, i=i: _photo_object(rng, x, z, floor, names, i))
+        if g is not None and xl < g.x - g.radius and g.x + g.radius < xr:
+            groups.append(g)
+    if motion_rng is not None:
+        groups = _add_motion(motion_rng, groups, (xl, xr, zf, zb), floor, motion_rng.randint(1, 2),
+                             motion_rng.uniform(0.12, 0.2))
+    # a key light from behind the camera: photos facing it keep about their own brightness
+    key = (_r(rng.uniform(-0.5, 0.5)), -0.8, -1.0)
+    lights = (DirectionalLight(key, _hsv(rng.uniform(0.08, 0.14), rng.uniform(0.0, 0.15), 1.0), 0.45),
+              DirectionalLight((0.0, -1.0, 0.0), (0.9, 0.95, 1.0), 0.1))
+    prims = tuple(shell + [p for g in groups for p in g.prims])
+    name = f"photo-{seed}" if photos == "train" else f"photo-{photos}-{seed}"
+    return World(prims, lights, (0.55, 0.55, 0.55), sky, True, name, "photo", seed)
+
+
+def generate_world(seed: int, kind: WorldKind = "random", moving: bool = False, photos: PhotoSet = "train") -> World:
     """A reproducible procedural world.
 
     Args:
-        seed: any integer; the same (seed, kind, moving) always gives the same world.
+        seed: any integer; the same (seed, kind, moving, photos) always gives the same world.
         kind: "room" (closed, textured room with furniture and paintings), "yard" (ground, sky with sun,
-            trees, boulders, crates, sheds, distant hills) or "random" (room or yard, chosen by the seed).
+            trees, boulders, crates, sheds, distant hills), "photo" (real photographs on walls, floor, boxes and
+            free-standing layers at several depths), "random" (room or yard, chosen by the seed) or "mix"
+            (room, yard or photo in the proportions ``MIX_WEIGHTS``, chosen by the seed: the training default).
         moving: give 1-3 objects linear or circular paths over t in [0, 1] and add a flying sphere
             (the static layout is the same as with ``moving=False``).
+        photos: the photos a photo world may show: "train" (training photos) or "heldout" (for evaluation only);
+            the benchmark photos (Middlebury motorcycle) are never used.
     Returns:
-        The World (origin camera inside the room / at eye height above the yard ground, looking down +z).
+        The World (origin camera inside the room / at eye height above the ground, looking down +z).
     """
-    if kind not in ("room", "yard", "random"):
-        raise ValueError(f"generate_world: kind must be 'room', 'yard' or 'random', got {kind!r}")
+    if kind not in WORLD_KINDS:
+        raise ValueError(f"generate_world: kind must be one of {', '.join(map(repr, WORLD_KINDS))}, got {kind!r}")
+    if photos not in ("train", "heldout"):
+        raise ValueError(f"generate_world: photos must be 'train' or 'heldout', got {photos!r}")
     if kind == "random":
         kind = random.Random(f"lyra-world-kind:{int(seed)}").choice(["room", "yard"])
-    rng = random.Random(f"lyra-world:{kind}:{int(seed)}")
-    motion_rng = random.Random(f"lyra-world-motion:{kind}:{int(seed)}") if moving else None
+    elif kind == "mix":
+        kind = random.Random(f"lyra-world-mix:{int(seed)}").choices(list(MIX_WEIGHTS), list(MIX_WEIGHTS.values()))[0]
+    tag = f"{kind}-heldout" if kind == "photo" and photos == "heldout" else kind
+    rng = random.Random(f"lyra-world:{tag}:{int(seed)}")
+    motion_rng = random.Random(f"lyra-world-motion:{tag}:{int(seed)}") if moving else None
+    if kind == "photo":
+        return _photo(rng, int(seed), motion_rng, photos)
     return _room(rng, int(seed), motion_rng) if kind == "room" else _yard(rng, int(seed), motion_rng)

@@ -40,7 +40,7 @@ from lyra.world.raycast import Scalar, Vec, as_tensor, dot, intersect, surface, 
 from lyra.world.textures import Color, eval_texture
 
 WORLD_FORMAT = "lyra.world"
-WORLD_VERSION = 1
+WORLD_VERSION = 2  # 2: image textures (photo, crop, wrap, lod); version 1 files read unchanged
 UP: Vec3 = (0.0, -1.0, 0.0)  # world up (OpenCV y points down)
 T_MIN = 1e-4  # primary rays ignore hits closer than this (scene units)
 SHADOW_OFFSET = 1e-3  # shadow rays start this far off the surface, along its normal

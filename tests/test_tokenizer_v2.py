@@ -74,6 +74,8 @@ def test_v2_starts_as_the_pca_codec_and_round_trips(tmp_path: Path) -> None:
     back = CausalVideoVAE.from_pretrained(tmp_path)
     assert back.config == V2_TINY
     assert torch.equal(back.decode(z), m.decode(z)) and not torch.equal(back.decode(z), m.pca.decode(z))
+    still = v[:, :, :1]  # one frame: frame-0 blocks only
+    assert back.decode(back.encode(still)).shape == still.shape
 
 
 def test_training_config_is_strict_and_typed() -> None:
@@ -108,3 +110,16 @@ def test_cli_trains_v2_from_a_config_file_with_ema(tmp_path: Path) -> None:
         assert torch.equal(p, ck["ema_weights"][name])
     assert any(not torch.equal(ck["ema_weights"][n], ck["model"][n]) for n in ck["ema_weights"])
     assert float(exported.pca.f0_enc.abs().sum()) > 0  # the shortcut was fitted
+
+
+def test_anti_aliased_world_clips_and_the_report_sets() -> None:
+    import torch.nn.functional as F
+
+    from lyra.tokenizer.data import world_clip
+    from lyra.tokenizer.evaluate import evaluate
+
+    aa = world_clip(1_000_000_007, 9, 16, 24, supersample=2)
+    torch.testing.assert_close(aa, F.avg_pool2d(world_clip(1_000_000_007, 9, 32, 48), 2).clamp(0, 1))
+    torch.manual_seed(0)
+    kinds = [r.kind for r in evaluate(CausalVideoVAE(V2_TINY).eval(), n_clips=1, frames=9, height=16, width=24)]
+    assert kinds == ["texture", "world", "world_aa", "photo", "photo_still"]

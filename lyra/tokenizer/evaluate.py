@@ -48,10 +48,11 @@ def evaluate_clips(tok: VideoTokenizer, clips: list[torch.Tensor], kind: str,
 
 def evaluate(tok: VideoTokenizer, n_clips: int = 16, frames: int = 17, height: int = 64, width: int = 112,
              device: torch.device | str = "cpu") -> list[EvalResult]:
-    """The standard report: procedural textures, lyra.world scenes (when present), photo pans, photo stills."""
+    """The standard report: procedural textures, lyra.world scenes (when present; as ray-cast and 2x2
+    anti-aliased), photo pans, photo stills."""
     sets = [("texture", frames), ("photo", frames), ("photo", 1)]
     if world_available():
-        sets.insert(1, ("world", frames))
+        sets[1:1] = [("world", frames), ("world_aa", frames)]
     results = []
     for kind, T in sets:
         clips = eval_clips(kind, n_clips, T, height, width)

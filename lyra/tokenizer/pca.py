@@ -76,6 +76,8 @@ class BlockPCA(nn.Module):
     def decode(self, z: Tensor) -> Tensor:
         B, C, T_l, h, w = z.shape
         f0 = torch.einsum("dk,nkhw->ndhw", self.f0_dec, z[:, :, 0]) + self.f0_mean[:, None, None]
+        if T_l == 1:  # a still image
+            return F.pixel_shuffle(f0, self.p)[:, :, None]
         zg = z[:, :, 1:].permute(0, 2, 1, 3, 4).reshape(B * (T_l - 1), C, h, w)
         g = torch.einsum("dk,nkhw->ndhw", self.grp_dec, zg) + self.grp_mean[:, None, None]
         return blocks_to_video(f0, g.reshape(B, T_l - 1, -1, h, w), self.p, self.kt, f0.shape[1] // self.p**2)

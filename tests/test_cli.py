@@ -22,6 +22,26 @@ def test_info_json(capsys):
     assert "numba layer" in info["cpu"]["rasterizer_pool"]
 
 
+def test_every_command_help_renders():
+    """argparse %-formats help strings: a bare % in one breaks ``--help`` of that command."""
+    import argparse
+
+    from lyra.cli.main import build_parser
+
+    helps: dict[str, str] = {}
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        helps[parser.prog] = parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+
+    walk(build_parser())
+    assert len(helps) > 12
+    assert "photo 40%" in " ".join(helps["lyra sdg"].split())
+
+
 def test_world_render_mp4_and_folder(tmp_path):
     mp4 = tmp_path / "clip.mp4"
     assert main(["world", "render", "--seed", "1", "--trajectory", "left", "--frames", "3",

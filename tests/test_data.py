@@ -352,7 +352,7 @@ def test_sdg_photo_worlds_from_heldout_photos(tmp_path: Path, tok_dir) -> None:
     out = tmp_path / "photo"
     rc = _cli(sdg_cmd, ["sdg", "--kind", "photo", "--photos", "heldout", "--scenes", "1", "--out", str(out),
                         "--frames", str(T), "--height", str(H), "--width", str(W), "--tokenizer", str(tok_dir),
-                        "--quiet"])
+                        "--supersample", "2", "--quiet"])
     assert rc == 0
     assert _cli(data_cmd, ["data", "check", str(out), "--quiet"]) == 0 and check_dataset(out) == []
     L, key = Layout(out), scene_key(0, 0)
@@ -362,6 +362,11 @@ def test_sdg_photo_worlds_from_heldout_photos(tmp_path: Path, tok_dir) -> None:
     assert world == generate_world(scene_seed(0, 0), "photo", photos="heldout")
     assert {p.texture.photo for p in world.primitives if p.texture.kind == "image"} <= set(photo_names("heldout"))
     assert SDGConfig().kind == "mix"  # the training default mixes photo worlds in
+    # anti-aliased RGB; the depth stays the exact pixel-centre ray (stored as half floats)
+    assert json.loads(L.run_path.read_text())["config"]["supersample"] == 2
+    trajs = method_trajectories(default_intrinsics(H, W, 60.0), H, W, T, seed=scene_seed(0, 0))
+    exact = world.render(trajs[3]).depth
+    assert torch.equal(read_depth_zip(L.path(3, "depth", key)), exact.half().float())
 
 
 def test_sdg_resumes_a_run_made_before_the_photos_setting(tmp_path: Path, tok) -> None:

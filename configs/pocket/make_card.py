@@ -22,6 +22,7 @@ def main() -> int:
     sums = [json.loads((runs / f"stage{i}" / "summary.json").read_text()) for i in (1, 2, 3)]
     ev = json.loads((runs / "eval" / "eval.json").read_text())
     sdg = json.loads((runs / "sdg" / "flag" / "lyra_sdg.json").read_text())["config"]
+    sdg_extra = f" --supersample {sdg['supersample']}" if sdg.get("supersample", 1) != 1 else ""
     n_scenes = len(list((runs / "sdg" / "flag").glob("*.done.json")))
     cfg = json.loads((Path(a.out) / "config.json").read_text())
     total = sum(s["train_s_total"] for s in sums)
@@ -58,7 +59,7 @@ train/test split by scene-key hash (no test scene is trained on); classic raster
 
 ## Data
 
-`lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames {sdg['frames']} --height {sdg['height']} --width {sdg['width']} --tokenizer shipped --seed {sdg['seed']}`
+`lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames {sdg['frames']} --height {sdg['height']} --width {sdg['width']} --kind {sdg['kind']}{sdg_extra} --tokenizer shipped --seed {sdg['seed']}`
 ({n_scenes} procedural scenes, generator `{sdg['generator']}`, kind `{sdg['kind']}`, six trajectories each, teacher frames =
 tokenizer round trip of exact world renders{f", {a.sdg_seconds / 60:.1f} min" if a.sdg_seconds else ""}).
 Split: key hash, 10 % test ({ev['num_scenes']} held-out scenes evaluated).
@@ -94,7 +95,7 @@ trajectories' look-at point; ground truth = the procedural world ray-cast exactl
 
 ```
 bash configs/pocket/retrain.sh        # = the commands below, each resumable
-lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames 17 --height 64 --width 112 --tokenizer shipped --seed 0
+lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames 17 --height 64 --width 112 --kind {sdg['kind']}{sdg_extra} --tokenizer shipped --seed 0
 lyra train configs/pocket/stage1.yaml --set threads=1
 lyra train configs/pocket/stage2.yaml --set threads=1
 lyra train configs/pocket/stage3.yaml --set threads=1

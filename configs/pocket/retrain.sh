@@ -8,9 +8,10 @@ SCENES=${SCENES:-120}
 PY=${PYTHON:-python}
 RUN="nice -n ${NICE:-5} $PY -m"
 mkdir -p runs/pocket
-# 1. data: procedural worlds rendered exactly along the six trajectories, round-tripped through the tokenizer
+# 1. data: procedural worlds (kind mix: rooms, yards and photo worlds) rendered exactly along the six trajectories
+#    (2x2 anti-aliased RGB: photo textures alias at 64x112 otherwise), round-tripped through the tokenizer
 $RUN lyra.cli.main sdg --scenes "$SCENES" --out runs/pocket/sdg --frames 17 --height 64 --width 112 \
-    --tokenizer shipped --seed 0 --threads "$THREADS" --quiet
+    --kind mix --supersample 2 --tokenizer shipped --seed 0 --threads "$THREADS" --quiet
 # 2. the three stages (each initialised from the previous one; relative step counts)
 for s in 1 2 3; do
     $RUN lyra.cli.train_cmd configs/pocket/stage$s.yaml --set threads="$THREADS" --quiet

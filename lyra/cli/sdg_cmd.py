@@ -16,12 +16,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.scenes < 1:
         raise CLIError(f"--scenes must be >= 1, got {args.scenes}")
+    if args.supersample < 1:
+        raise CLIError(f"--supersample must be >= 1, got {args.supersample}")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = SDGConfig(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height, width=args.width,
                     kind=args.kind, photos=args.photos, generator=args.generator, world=args.world,
-                    tokenizer=str(args.tokenizer),
-                    fov_x_deg=args.fov, movement_factor=args.movement_factor)
+                    tokenizer=str(args.tokenizer), fov_x_deg=args.fov, movement_factor=args.movement_factor,
+                    supersample=args.supersample)
     tok = load_tokenizer(args.tokenizer)
     opts = WriteOptions(crf=args.crf, depth_half=not args.depth_float32)
     summary = run_sdg(cfg, args.out, tok, options=opts, progress=not args.quiet)
@@ -36,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "depth) in the official Lyra SDG layout; resumable")
     p.add_argument("--generator", default="oracle", help="generator backend (default oracle)")
     p.add_argument("--world", default="procedural", choices=("procedural",), help="scene source (procedural)")
-    mix = ", ".join(f"{k} {w:.0%}" for k, w in MIX_WEIGHTS.items())
+    mix = ", ".join(f"{k} {100 * w:.0f}%%" for k, w in MIX_WEIGHTS.items())  # %% : argparse formats help with %
     p.add_argument("--kind", default="mix", choices=WORLD_KINDS,
                    help=f"procedural world kind: room, yard, photo (real photographs on walls, floor, boxes and "
                         f"free-standing layers), random (room or yard) or mix ({mix}, by scene seed; the default)")
@@ -49,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, default=64, help="image height in pixels (default 64)")
     p.add_argument("--width", type=int, default=112, help="image width in pixels (default 112)")
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees (default 60)")
+    p.add_argument("--supersample", type=int, default=1,
+                   help="s x s rays per pixel for the RGB of exact world renders (default 1; 2 anti-aliases photos)")
     p.add_argument("--movement-factor", type=float, default=1.0, help="scales every trajectory's movement")
     p.add_argument("--tokenizer", default="shipped", help="'shipped' or a tokenizer folder (native, Cosmos)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality of the rgb mp4s (default 18; 0 lossless)")

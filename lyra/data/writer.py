@@ -152,6 +152,8 @@ class SDGConfig:
         fov_x_deg: horizontal field of view of the source camera.
         movement_factor: multiplies every trajectory's movement distance.
         center_depth: look-at depth of the trajectories (scene units).
+        supersample: s x s rays per pixel, box-averaged, for the RGB of exact world renders (the oracle's frames,
+            the source view); depth stays the pixel-centre ray. 2 anti-aliases photo textures at the pocket size.
     """
 
     scenes: int = 1
@@ -167,6 +169,7 @@ class SDGConfig:
     fov_x_deg: float = 60.0
     movement_factor: float = 1.0
     center_depth: float = 1.0
+    supersample: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match when resuming into an existing folder (everything but ``scenes``)."""
@@ -225,6 +228,8 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
         raise DataError(f"world kind must be one of {', '.join(WORLD_KINDS)}, got {cfg.kind!r}")
     if cfg.photos not in ("train", "heldout"):
         raise DataError(f"photos must be train or heldout, got {cfg.photos!r}")
+    if not isinstance(cfg.supersample, int) or cfg.supersample < 1:
+        raise DataError(f"supersample must be an integer >= 1, got {cfg.supersample!r}")
     tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
     require_openexr()  # depth zips; fail before any work
     layout = Layout(out)
@@ -249,9 +254,11 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
         world = generate_world(s, cfg.kind, photos=cfg.photos)  # type: ignore[arg-type]
         trajs = method_trajectories(K, cfg.height, cfg.width, cfg.frames, center_depth=cfg.center_depth,
                                     movement_factor=cfg.movement_factor, seed=s)
-        gen = make_generator(cfg.generator, world=world, tokenizer=tokenizer, **(generator_options or {}))
+        exact = {"supersample": cfg.supersample} if cfg.generator == "oracle" else {}
+        gen = make_generator(cfg.generator, world=world, tokenizer=tokenizer, **exact, **(generator_options or {}))
         # the source view of a scene is the exact render of its world at the first camera
-        source = OracleGenerator(world, tokenizer).render_source(trajs[0][0]) if gen.needs_source else None
+        source = (OracleGenerator(world, tokenizer, supersample=cfg.supersample).render_source(trajs[0][0])
+                  if gen.needs_source else None)
         samples = gen.generate(trajs, source, seed=s)
         meta = {"index": i, "scene_seed": s, "world_kind": world.kind, "photos": cfg.photos, "generator": cfg.generator,
                 "frames": cfg.frames, "height": cfg.height, "width": cfg.width,

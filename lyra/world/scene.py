@@ -111,7 +111,7 @@ class World:
         ambient: ambient light colour added to every surface.
         sky: the background at infinity.
         shadows: whether lights are occluded by primitives with ``casts_shadow``.
-        name, kind, seed: provenance (free text, "room" / "yard" / "custom", generator seed or None).
+        name, kind, seed: provenance (free text, "room" / "yard" / "photo" / "custom", generator seed or None).
     """
 
     primitives: tuple[Primitive, ...]

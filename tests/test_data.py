@@ -148,6 +148,28 @@ def test_reader_round_trip(dataset: Path, tok) -> None:
     assert sample.target_views.tolist() == [v for v, _ in plan.targets]
 
 
+def test_reader_exact_targets(dataset: Path) -> None:
+    """targets 'exact' / 'both': the scene's world rendered at the target cameras, resized like the teacher's."""
+    from lyra.data.layout import Layout
+    from lyra.world import World
+
+    key = scene_key(7, 0)
+    plan = SamplePlan([2], list(range(T)), [(2, 8), (2, 1), (5, 4)])
+    cfg = {"relative_poses": False, "target_size": (16, 24)}
+    both = SceneDataset(dataset, ReaderConfig(targets="both", **cfg), split="all").load(key, plan=plan)
+    exact = SceneDataset(dataset, ReaderConfig(targets="exact", **cfg), split="all").load(key, plan=plan)
+    teacher = SceneDataset(dataset, ReaderConfig(**cfg), split="all").load(key, plan=plan)
+    assert teacher.images_exact is None and exact.images_exact is None
+    assert torch.equal(both.images_target, teacher.images_target)
+    assert torch.equal(exact.images_target, both.images_exact)
+    world = World.load_json(Layout(dataset).world_path(key))
+    stored = SceneDataset(dataset, ReaderConfig(relative_poses=False), split="all").load(key, plan=plan)
+    full = world.render(stored.cameras_target, 0.0).rgb.float().clamp(0, 1)
+    want, _ = crop_resize(full, stored.cameras_target.K, (16, 24))
+    torch.testing.assert_close(exact.images_target, want)
+    assert (exact.images_target - teacher.images_target).abs().mean() > 1e-3  # the round trip is not exact
+
+
 def test_reader_random_samples_and_relative_poses(dataset: Path) -> None:
     cfg = ReaderConfig(sampling=SamplingConfig(mode="latent", max_views=6, num_targets=4), num_test_scenes=1)
     ds = SceneDataset(dataset, cfg, split="train")

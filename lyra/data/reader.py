@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from lyra.errors import reading
 from lyra.utils.inputs import load_npz, load_tensors, read_json
 
 SplitName = Literal["train", "test", "all"]
+TargetSource = Literal["teacher", "exact", "both"]
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -252,6 +253,10 @@ class ReaderConfig:
         stats: latent statistics file; None uses ``<root>/flag/latent_stats.npz`` (NVIDIA data: pass the
             tokenizer's ``mean_std.pt``).
         seed: base seed of the per-sample random draws.
+        targets: the target images: "teacher" (the teacher's decoded frames, the method), "exact" (the scene's
+            world rendered exactly at the target cameras, as the oracle rendered it before the tokenizer round
+            trip: needs the ``flag/<key>.world.json`` that ``lyra sdg`` writes) or "both" (teacher frames in
+            ``images_target``, exact renders in ``images_exact``).
     """
 
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -265,6 +270,7 @@ class ReaderConfig:
     target_size: tuple[int, int] | None = None
     stats: str | None = None
     seed: int = 0
+    targets: TargetSource = "teacher"
 
 
 @dataclass
@@ -281,6 +287,7 @@ class Sample:
         depths_target: [N_t, 1, H', W'] z-depth (0 = invalid), or None.
         cameras_target: N_t cameras for the target images.
         num_frames: N, frames per stored trajectory video.
+        images_exact: [N_t, 3, H', W'] exact renders of the targets (``ReaderConfig.targets == "both"``), or None.
     """
 
     key: str
@@ -292,6 +299,7 @@ class Sample:
     depths_target: Tensor | None
     cameras_target: Cameras
     num_frames: int
+    images_exact: Tensor | None = None
 
     @property
     def num_views(self) -> int:
@@ -338,6 +346,7 @@ class SceneDataset:
         self.load_latents = cfg.load_latents if cfg.load_latents is not None else mode != "window"
         self.load_input_frames = cfg.load_input_frames if cfg.load_input_frames is not None else mode == "window"
         self._stats: tuple[Tensor, Tensor] | None = None
+        self._worlds: dict[str, tuple[Any, int]] = {}  # key -> (World, supersample), a few kept
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -403,10 +412,15 @@ class SceneDataset:
         by_view: dict[int, list[int]] = {}
         for v, f in plan.targets:
             by_view.setdefault(v, []).append(f)
-        imgs, deps, tcams = {}, {}, {}
+        imgs, deps, tcams, exact = {}, {}, {}, {}
         for v, fr in by_view.items():
-            imgs[v] = read_video_frames(L.path(v, "rgb", key), fr)
             tcams[v] = cams(v, fr)
+            if self.config.targets != "exact":
+                imgs[v] = read_video_frames(L.path(v, "rgb", key), fr)
+            if self.config.targets != "teacher":
+                exact[v] = self._exact(key, tcams[v])
+            if self.config.targets == "exact":
+                imgs[v] = exact.pop(v)
             if self.config.load_depth:
                 p = L.path(v, "depth", key)
                 try:
@@ -422,6 +436,7 @@ class SceneDataset:
             order.append((v, pos[v]))
             pos[v] += 1
         images_t = torch.stack([imgs[v][i] for v, i in order])
+        exact_t = torch.stack([exact[v][i] for v, i in order]) if exact else None
         depths_t = torch.stack([deps[v][i] for v, i in order]) if self.config.load_depth else None
         h_t, w_t = images_t.shape[-2:]
         cams_t = Cameras(torch.stack([tcams[v].w2c[i] for v, i in order]),
@@ -434,10 +449,31 @@ class SceneDataset:
         if self.config.target_size is not None and tuple(self.config.target_size) != tuple(images_t.shape[-2:]):
             h, w = self.config.target_size
             images_t, K = crop_resize(images_t, cams_t.K, (h, w), "bilinear")
+            if exact_t is not None:
+                exact_t, _ = crop_resize(exact_t, cams_t.K, (h, w), "bilinear")
             if depths_t is not None:
                 depths_t, _ = crop_resize(depths_t, cams_t.K, (h, w), "nearest")
             cams_t = Cameras(cams_t.w2c, K, h, w)
-        return Sample(key, plan, latents, images_in, cams_in, images_t, depths_t, cams_t, n)
+        return Sample(key, plan, latents, images_in, cams_in, images_t, depths_t, cams_t, n, exact_t)
+
+    def _exact(self, key: str, cameras: Cameras) -> Tensor:
+        """Exact renders [N, 3, H, W] of scene ``key``'s world at ``cameras`` (stored, world-frame poses), with
+        the oracle's settings of the run (supersampling from ``flag/lyra_sdg.json``; time 0, as ``lyra sdg``)."""
+        from lyra.world import World
+
+        L = self.layout
+        if key not in self._worlds:
+            path = L.world_path(key)
+            if not path.is_file():
+                raise DataError(f"{path}: not found; targets 'exact'/'both' need the world files that "
+                                "`lyra sdg` writes (procedural worlds)")
+            run = read_json(L.run_path, "SDG run file", DataError) if L.run_path.is_file() else {}
+            ss = int(run.get("config", {}).get("supersample", 1))
+            if len(self._worlds) >= 64:
+                self._worlds.pop(next(iter(self._worlds)))
+            self._worlds[key] = (World.load_json(path), ss)
+        world, ss = self._worlds[key]
+        return world.render(cameras, 0.0, supersample=ss).rgb.float().clamp(0, 1)
 
     def _latents(self, key: str, plan: SamplePlan, n: int) -> Tensor:
         from lyra.tokenizer import denormalize_latents, latent_frames

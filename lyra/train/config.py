@@ -44,6 +44,9 @@ class DataConfig:
             (the method's low-resolution stages); None keeps the stored size.
         load_depth: read target depth (needed by the depth term).
         split_method, num_test_scenes, test_fraction: scene-key split (train/test disjoint by key).
+        targets: what renders are compared with: "teacher" (the teacher's decoded frames: the method),
+            "exact" (exact renders of the scene's procedural world, the oracle's frames before the tokenizer
+            round trip) or "both" (the image loss averaged over the two). See ``lyra.data.ReaderConfig``.
     """
 
     root: str = ""
@@ -61,6 +64,7 @@ class DataConfig:
     split_method: Literal["last", "hash"] = "last"
     num_test_scenes: int = 16
     test_fraction: float = 0.05
+    targets: Literal["teacher", "exact", "both"] = "teacher"
 
 
 @dataclass

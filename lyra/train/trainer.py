@@ -47,6 +47,7 @@ class TrainSample:
         images_target: [N, 3, H', W'] teacher frames in [0, 1].
         depths_target: [N, 1, H', W'] z-depth (0 = invalid), or None.
         cameras_target: N cameras of the targets (H'×W').
+        images_exact: [N, 3, H', W'] exact renders of the targets, also compared with (data.targets "both").
     """
 
     key: str
@@ -56,6 +57,7 @@ class TrainSample:
     images_target: Tensor
     depths_target: Tensor | None
     cameras_target: Cameras
+    images_exact: Tensor | None = None
 
 
 class SampleSource(Protocol):
@@ -79,7 +81,7 @@ class SceneSource:
         rc = ReaderConfig(sampling=sampling, split_method=cfg.split_method, num_test_scenes=cfg.num_test_scenes,
                           test_fraction=cfg.test_fraction, load_depth=cfg.load_depth,
                           target_size=tuple(cfg.target_size) if cfg.target_size else None, stats=cfg.stats,
-                          seed=seed)
+                          seed=seed, targets=cfg.targets)
         self._args = (cfg.root, rc, split)
         self.dataset = SceneDataset(cfg.root, rc, split=split)  # type: ignore[arg-type]
 
@@ -299,11 +301,22 @@ class Trainer:
         r = render_views(rec, s.cameras_target.to(dev), self.background, self.render_options,
                          deferred=cfg.render.deferred, chunk=cfg.render.chunk)
         depth = s.depths_target.to(dev) if s.depths_target is not None else None
-        loss, terms = total_loss(cfg.loss.weights(), r.rgb, s.images_target.to(dev), r.depth, depth, rec[:, 3],
-                                 self.lpips, cfg.loss.lpips_chunk)
-        with torch.no_grad():
-            mse = ((r.rgb.clamp(0, 1) - s.images_target.to(dev)) ** 2).mean()
-            terms["psnr"] = float(-10 * torch.log10(mse.clamp_min(1e-12)))
+
+        def against(target: Tensor) -> tuple[Tensor, dict[str, float]]:
+            loss, terms = total_loss(cfg.loss.weights(), r.rgb, target, r.depth, depth, rec[:, 3], self.lpips,
+                                     cfg.loss.lpips_chunk)
+            with torch.no_grad():
+                mse = ((r.rgb.clamp(0, 1) - target) ** 2).mean()
+                terms["psnr"] = float(-10 * torch.log10(mse.clamp_min(1e-12)))
+            return loss, terms
+
+        loss, terms = against(s.images_target.to(dev))
+        exact = getattr(s, "images_exact", None)
+        if exact is not None:  # data.targets "both": the teacher's frames and the exact renders, equally weighted
+            loss_x, terms_x = against(exact.to(dev))
+            loss = 0.5 * (loss + loss_x)
+            terms = {**{k: 0.5 * (v + terms_x[k]) for k, v in terms.items() if k != "psnr"},
+                     "psnr": terms["psnr"], "psnr_exact": terms_x["psnr"]}
         terms["views"] = float(V)
         return loss, terms
 

@@ -100,6 +100,7 @@ def test_generate_end_to_end_writes_every_output(models, tmp_path: Path, capsys)
     assert report["gaussians"]["decoded"] == n_all
     g = load_gaussians(out / "scene.ply")
     assert len(g) == report["gaussians"]["kept"] == int(n_all * 0.2)
+    assert report["gaussians"]["kept_per_pixel"] == pytest.approx(len(g) / (H * W), abs=1e-4)
     assert len(load_gaussians(out / "scene.spz")) == len(g)
     video = read_video(out / "flythrough.mp4")
     assert video.shape == (6 * T + ORBIT, 3, H, W) and report["video_frames"] == 6 * T + ORBIT
@@ -143,7 +144,9 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     out = tmp_path / "lyra_demo"
     assert main(["demo", "--out", str(out), "--orbit-frames", "4", "--quiet"]) == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    assert report["gaussians"] == {"decoded": 6 * 17 * 8 * 14, "kept": int(6 * 17 * 8 * 14 * 0.2), "prune_ratio": 0.8}
+    kept = int(6 * 17 * 8 * 14 * 0.2)
+    assert report["gaussians"] == {"decoded": 6 * 17 * 8 * 14, "kept": kept, "prune_ratio": 0.8,
+                                   "kept_per_pixel": round(kept / (64 * 112), 4)}
     assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 17 + 4
 
 

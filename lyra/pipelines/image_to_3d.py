@@ -353,7 +353,8 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
         "frames_per_trajectory": cfg.frames,
         "video_frames": int(rgb.shape[0]),
         "orbit_frames": cfg.orbit_frames,
-        "gaussians": {"decoded": int(n_all), "kept": len(g), "prune_ratio": cfg.prune},
+        "gaussians": {"decoded": int(n_all), "kept": len(g), "prune_ratio": cfg.prune,
+                      "kept_per_pixel": round(len(g) / (cfg.height * cfg.width), 4)},  # of one view
         "decoder": {"source": str(cfg.decoder), "parameters": int(dec.num_parameters())},
         "tokenizer": str(cfg.tokenizer),
         "timings_s": dict(timer.timings),

@@ -110,6 +110,9 @@ def test_cli_trains_v2_from_a_config_file_with_ema(tmp_path: Path) -> None:
         assert torch.equal(p, ck["ema_weights"][name])
     assert any(not torch.equal(ck["ema_weights"][n], ck["model"][n]) for n in ck["ema_weights"])
     assert float(exported.pca.f0_enc.abs().sum()) > 0  # the shortcut was fitted
+    assert not any(t.requires_grad for t in ck["ema_weights"].values())  # no autograd history in the average
+    assert main(["tokenizer", "train", "--config", str(path), "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
 
 
 def test_anti_aliased_world_clips_and_the_report_sets() -> None:

@@ -165,7 +165,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         torch.set_rng_state(ck["torch_rng"])
         data.set_state(json.loads(ck["data_rng"]))
         ema.update(json.loads(ck.get("ema", "{}")))
-        averaged = ck.get("ema_weights")
+        if "ema_weights" in ck:
+            averaged = {n: t.detach().requires_grad_(False) for n, t in ck["ema_weights"].items()}
         _truncate_log(out / "train_log.jsonl", step)
         data.use_world = bool(ck.get("use_world", data.use_world)) or data.use_world
     elif ckpt_path.is_file() and not resume:
@@ -208,7 +209,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         if ema_params is not None:
-            torch._foreach_lerp_(ema_params, params, 1.0 - cfg.ema_decay)
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_params, params, 1.0 - cfg.ema_decay)
         step += 1
         for k, v in parts.items():
             ema[k] = v if k not in ema else 0.98 * ema[k] + 0.02 * v

@@ -37,8 +37,9 @@ from lyra.data import (  # noqa: E402
 )
 from lyra.data.reader import crop_resize  # noqa: E402
 from lyra.data.sampling import exponential_weights, plan_sample, window_plan  # noqa: E402
-from lyra.data.writer import SDGConfig, run_sdg, scene_complete, scene_key, scene_seed  # noqa: E402
+from lyra.data.writer import scene_complete  # noqa: E402
 from lyra.generator import OracleGenerator  # noqa: E402
+from lyra.pipelines.sdg import SDGConfig, run_sdg, scene_key, scene_seed  # noqa: E402
 from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE  # noqa: E402
 from lyra.world import generate_world  # noqa: E402
 

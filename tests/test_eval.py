@@ -27,7 +27,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from lyra.data.writer import SDGConfig, run_sdg
+    from lyra.pipelines.sdg import SDGConfig, run_sdg
     from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE
 
     torch.set_num_threads(1)

@@ -248,8 +248,8 @@ def test_two_cpu_processes_synchronise_gradients(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- SDG end to end
 @pytest.fixture(scope="module")
 def sdg_root(tmp_path_factory) -> tuple[Path, Path]:
-    """A 3-scene SDG dataset (9 frames, 32×48) written by ``lyra.data.run_sdg`` with a tiny tokenizer."""
-    from lyra.data.writer import SDGConfig, run_sdg
+    """A 3-scene SDG dataset (9 frames, 32×48) written by ``lyra.pipelines.sdg.run_sdg`` with a tiny tokenizer."""
+    from lyra.pipelines.sdg import SDGConfig, run_sdg
 
     base = tmp_path_factory.mktemp("sdg")
     torch.set_num_threads(1)

@@ -11,7 +11,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lyra.cli.main import CLIError
-    from lyra.data.writer import SDGConfig, WriteOptions, run_sdg
+    from lyra.data.writer import WriteOptions
+    from lyra.pipelines.sdg import SDGConfig, run_sdg
     from lyra.tokenizer import load_tokenizer
 
     if args.scenes < 1:

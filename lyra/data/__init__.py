@@ -1,4 +1,8 @@
-"""Data: the SDG writer and reader of the official dataset layout, sampling rules, safe latent loading."""
+"""Data: the writer and reader of the official SDG dataset layout, sampling rules, safe latent loading.
+
+The SDG run loop that feeds the writer from a generator is :mod:`lyra.pipelines.sdg` (this package never imports a
+generator).
+"""
 
 from lyra.data.check import CheckOptions, Problem, check_dataset
 from lyra.data.exr import DepthZipError, read_depth_zip, write_depth_zip
@@ -13,7 +17,7 @@ from lyra.data.reader import (
 )
 from lyra.data.safe_pickle import UnsafePickleError, load_numpy_pickle, save_numpy_pickle
 from lyra.data.sampling import SamplePlan, SamplingConfig, plan_sample
-from lyra.data.writer import SDGConfig, WriteOptions, run_sdg, scene_complete, write_scene
+from lyra.data.writer import TrajectoryRecord, WriteOptions, scene_complete, write_scene
 
 __all__ = [
     "MODALITIES",
@@ -23,11 +27,11 @@ __all__ = [
     "Layout",
     "Problem",
     "ReaderConfig",
-    "SDGConfig",
     "Sample",
     "SamplePlan",
     "SamplingConfig",
     "SceneDataset",
+    "TrajectoryRecord",
     "UnsafePickleError",
     "WriteOptions",
     "check_dataset",
@@ -36,7 +40,6 @@ __all__ = [
     "plan_sample",
     "read_depth_zip",
     "read_latent",
-    "run_sdg",
     "save_numpy_pickle",
     "scene_complete",
     "split_keys",

@@ -13,6 +13,7 @@ from lyra.decoder.config import DecoderConfig
 from lyra.errors import InputError
 from lyra.utils.files import atomic_write
 from lyra.utils.inputs import load_tensors
+from lyra.utils.weights import load_strict
 
 if TYPE_CHECKING:
     from lyra.decoder.model import LyraDecoder
@@ -54,27 +55,7 @@ def load_into(model: nn.Module, state: dict[str, Tensor], source: str = "state d
 
     Raises CheckpointError listing missing keys, unexpected keys and shape mismatches.
     """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(own[k].shape)}"
-                  for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or mismatched:
-        def lines(title: str, items: list[str]) -> str:
-            shown = "\n    ".join(items[:20]) + (f"\n    ... ({len(items) - 20} more)" if len(items) > 20 else "")
-            return f"\n  {title} ({len(items)}):\n    {shown}" if items else ""
-
-        raise CheckpointError(
-            f"{source} does not match the decoder configuration"
-            + lines("missing keys", missing)
-            + lines("unexpected keys", unexpected)
-            + lines("shape mismatches", mismatched)
-        )
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise CheckpointError(f"{source}: NaN/Inf values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
-    cast = {k: v.to(own[k].dtype) for k, v in state.items()}
-    model.load_state_dict(cast, strict=True)
+    load_strict(model, state, source, error=CheckpointError, what="the decoder configuration")
 
 
 def save_pretrained(model: LyraDecoder, directory: str | os.PathLike) -> None:

@@ -6,13 +6,13 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lyra.errors import InputError
 from lyra.utils.inputs import read_json
-from lyra.utils.typed import coerce_fields, from_plain
+from lyra.utils.typed import coerce_instance, from_plain
 
 
 class DecoderConfigError(InputError):
@@ -96,9 +96,7 @@ class DecoderConfig:
 
     def __post_init__(self) -> None:
         # types first (a string width would otherwise fail inside validate() as a TypeError); lists -> tuples
-        for name, value in coerce_fields(type(self), {f.name: getattr(self, f.name) for f in fields(self)}, "",
-                                         DecoderConfigError).items():
-            setattr(self, name, value)
+        coerce_instance(self, DecoderConfigError)
         self.validate()
 
     # ------------------------------------------------------------------ derived sizes

@@ -30,6 +30,14 @@ def coerce_fields(cls: type, data: Any, where: str = "", error: type[Exception] 
             for name in known if name in data}
 
 
+def coerce_instance(obj: Any, error: type[Exception] = ValueError) -> None:
+    """Type-check and convert every field of dataclass instance ``obj`` in place (a ``__post_init__`` helper: lists
+    become tuples, numeric strings numbers); a wrong type raises ``error`` naming the field."""
+    values = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    for name, value in coerce_fields(type(obj), values, "", error).items():
+        setattr(obj, name, value)
+
+
 def from_plain(cls: type, data: Any, where: str = "", error: type[Exception] = ValueError) -> Any:
     """Build dataclass ``cls`` from a plain mapping, recursively; raises ``error`` naming the field."""
     prefix = f"{where}: " if where else ""

@@ -1,0 +1,106 @@
+"""Gen3CNet: the GEN3C video DiT (diffusers' ``CosmosTransformer3DModel``) with the 3D-cache inputs in official order.
+
+diffusers holds the Cosmos-1 network layer for layer (gen3c-official-inference.md §3); what it lacks is done here:
+
+* the channel layout: diffusers concatenates its ``condition_mask`` argument after the noisy latents, so the
+  first-frame mask, the cache latents and the padding mask go in through it, in that order (the padding-mask
+  channel is appended here, all zero as GEN3C feeds it, because diffusers resizes its own padding mask with
+  torchvision, which does not install beside this torch);
+* the q/k RMSNorm epsilon (1e-6 as Transformer Engine's, where diffusers builds 1e-5);
+* shape checks and the EDM interface the sampler speaks (``c_in``-scaled input, ``c_noise`` timestep, raw output F).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lyra.generator.diffusion.config import DiffusionError, Gen3CNetConfig
+
+
+def import_cosmos_transformer() -> Any:
+    """diffusers' ``CosmosTransformer3DModel`` class; a missing diffusers is one line saying how to install it."""
+    try:
+        from diffusers import CosmosTransformer3DModel
+    except ImportError as exc:
+        raise DiffusionError("the diffusion teacher needs diffusers (CosmosTransformer3DModel): "
+                             "pip install -e '.[hf]'") from exc
+    return CosmosTransformer3DModel
+
+
+class Gen3CNet(nn.Module):
+    """The GEN3C DiT. ``self.transformer`` is a diffusers ``CosmosTransformer3DModel`` whose parameter names are the
+    weights' keys (``model.safetensors`` of :func:`save_pretrained`, the converted official ``model.pt``)."""
+
+    def __init__(self, config: Gen3CNetConfig) -> None:
+        super().__init__()
+        self.config = cfg = config.validate()
+        self.transformer = import_cosmos_transformer()(
+            in_channels=cfg.in_channels + 1, out_channels=cfg.latent_channels, num_attention_heads=cfg.num_heads,
+            attention_head_dim=cfg.head_dim, num_layers=cfg.num_layers, mlp_ratio=cfg.mlp_ratio,
+            text_embed_dim=cfg.text_dim, adaln_lora_dim=cfg.adaln_lora_dim, max_size=cfg.max_latent_size,
+            patch_size=cfg.patch_size, rope_scale=cfg.rope_scale, concat_padding_mask=False,
+            extra_pos_embed_type="learnable")
+        for block in self.transformer.transformer_blocks:
+            for attn in (block.attn1, block.attn2):
+                attn.norm_q.eps = attn.norm_k.eps = cfg.qk_norm_eps
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.transformer.proj_out.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.proj_out.weight.device
+
+    def check_latent_shape(self, shape: tuple[int, ...] | torch.Size) -> tuple[int, int, int, int, int]:
+        """Validate latents ``[B, C, T_l, h, w]`` against the configuration (channels, patch, positional tables)."""
+        cfg = self.config
+        shape = tuple(int(v) for v in shape)
+        if len(shape) != 5 or shape[1] != cfg.latent_channels:
+            raise DiffusionError(f"latents must be [B, {cfg.latent_channels}, T_l, h, w], got {list(shape)}")
+        B, _, T, h, w = shape
+        if any(n % p for n, p in zip((T, h, w), cfg.patch_size)):
+            raise DiffusionError(f"latent size (T_l, h, w) = {(T, h, w)} must be a multiple of the patch size "
+                                 f"{cfg.patch_size}")
+        if any(n > m for n, m in zip((T, h, w), cfg.max_latent_size)):
+            raise DiffusionError(f"latent size (T_l, h, w) = {(T, h, w)} exceeds the network's largest "
+                                 f"{cfg.max_latent_size}")
+        return shape  # type: ignore[return-value]
+
+    def forward(self, x: Tensor, timestep: Tensor, text: Tensor, input_mask: Tensor,
+                cache: Tensor | None = None) -> Tensor:
+        """The raw network output F of the EDM parameterisation (x̂₀ = c_skip·x + c_out·F).
+
+        Args:
+            x: [B, C, T_l, h, w] preconditioned noisy latents c_in(σ)·x_σ.
+            timestep: [B] or [] noise conditioning c_noise(σ) = ¼ ln σ.
+            text: [B, L, text_dim] text embeddings (cross-attention; no mask, as officially).
+            input_mask: [B, 1, T_l, h, w] 1 on the conditioned (first) latent frames, 0 elsewhere.
+            cache: [B, 2·buffers·C, T_l, h, w] the cache latents in official order, or None for zeros (no cache:
+                the unconditional branch).
+
+        Returns:
+            [B, C, T_l, h, w] in ``x``'s dtype.
+        """
+        cfg = self.config
+        B, _, T, h, w = self.check_latent_shape(x.shape)
+        if text.ndim != 3 or text.shape[0] not in (1, B) or text.shape[2] != cfg.text_dim:
+            raise DiffusionError(f"text embeddings must be [B, L, {cfg.text_dim}], got {list(text.shape)}")
+        if tuple(input_mask.shape) != (B, 1, T, h, w):
+            raise DiffusionError(f"input_mask must be {[B, 1, T, h, w]}, got {list(input_mask.shape)}")
+        if cache is not None and tuple(cache.shape) != (B, cfg.cache_channels, T, h, w):
+            raise DiffusionError(f"cache must be {[B, cfg.cache_channels, T, h, w]}, got {list(cache.shape)}")
+        dtype, device = self.dtype, self.device
+        zeros = x.new_zeros((B, cfg.cache_channels, T, h, w), dtype=dtype, device=device)
+        extra = torch.cat([input_mask.to(device, dtype), zeros if cache is None else cache.to(device, dtype),
+                           x.new_zeros((B, 1, T, h, w), dtype=dtype, device=device)], dim=1)
+        t = torch.as_tensor(timestep, device=device).to(dtype).reshape(-1).expand(B)
+        out = self.transformer(x.to(device, dtype), t, text.to(device, dtype).expand(B, -1, -1), fps=cfg.fps,
+                               condition_mask=extra, return_dict=False)[0]
+        return out.to(x.dtype)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

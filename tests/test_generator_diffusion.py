@@ -416,3 +416,42 @@ def test_text_embeddings_from_a_local_t5(tmp_path: Path) -> None:
     out = tmp_path / "emb.safetensors"
     assert main([str(tmp_path / "t5"), str(out)]) == 0
     assert PromptEmbeddings.load(out).prompt.shape == (512, 16)
+
+
+# ---------------------------------------------------------------------------------------------- saving, offloading
+def test_save_pretrained_round_trip_and_offload(tiny_net: Gen3CNet, tmp_path: Path) -> None:
+    from lyra.generator.diffusion.model import from_pretrained, save_pretrained
+
+    save_pretrained(tiny_net, tmp_path / "net")
+    c = tiny_conditioning()
+    args = (c.condition_latent, torch.tensor(0.3), c.text, c.input_mask, c.cache)
+    with torch.no_grad():
+        ref = tiny_net(*args)
+        again = from_pretrained(tmp_path / "net")
+        assert again.config == TINY and again.dtype == torch.float32 and torch.equal(again(*args), ref)
+        half = from_pretrained(tmp_path / "net", dtype=torch.bfloat16)
+        assert half.dtype == torch.bfloat16 and (half(*args) - ref).abs().max() < 0.1
+        offloaded = from_pretrained(tmp_path / "net").offload("cpu", blocks_per_group=1)
+        assert offloaded.device == torch.device("cpu") and torch.allclose(offloaded(*args), ref)
+    (tmp_path / "net" / "config.json").write_text('{"num_layers": 3, "latent_channels": 4}')
+    with pytest.raises(DiffusionError, match="does not match its config.json"):
+        from_pretrained(tmp_path / "net")
+    with pytest.raises(DiffusionError, match="missing config.json"):
+        from_pretrained(tmp_path)
+
+
+def test_check_command_on_a_tiny_official_file(tmp_path: Path, capsys) -> None:
+    import json
+
+    from lyra.generator.diffusion.check import main
+
+    write_official(tmp_path / "model.pt", random_official_state(TINY))
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY.to_dict()))
+    rc = main([str(tmp_path / "model.pt"), "--device", "cpu", "--config", str(tmp_path / "tiny.json"), "--steps", "2",
+               "--frames", "17", "--height", "32", "--width", "48", "--convert", str(tmp_path / "conv")])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0 and report["latent_shape"] == [1, 4, 3, 4, 6] and len(report["step_s"]) == 2 and report["finite"]
+    assert report["dtype"] == "bfloat16" and report["parameters"] == Gen3CNet(TINY).num_parameters()
+    assert main([str(tmp_path / "conv"), "--device", "cpu", "--steps", "1", "--frames", "9", "--height", "16",
+                 "--width", "16", "--offload", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["latent_shape"] == [1, 4, 2, 2, 2]

@@ -11,15 +11,12 @@ from torch import Tensor, nn
 
 from lyra.decoder.config import DecoderConfig
 from lyra.errors import InputError
-from lyra.utils.files import atomic_write
 from lyra.utils.inputs import load_tensors
-from lyra.utils.weights import load_strict
+from lyra.utils.weights import CONFIG_NAME, WEIGHTS_NAME, load_strict, save_weights_folder
 
 if TYPE_CHECKING:
     from lyra.decoder.model import LyraDecoder
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 OFFICIAL_REPO = "nvidia/Lyra"
 OFFICIAL_FILES = ("lyra_static.pt", "lyra_dynamic.pt")
 
@@ -60,13 +57,7 @@ def load_into(model: nn.Module, state: dict[str, Tensor], source: str = "state d
 
 def save_pretrained(model: LyraDecoder, directory: str | os.PathLike) -> None:
     """Write ``config.json`` and ``model.safetensors`` (tensors as stored in the model) into ``directory``."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p, metadata={"format": "pt"}))
-    atomic_write(directory / CONFIG_NAME, lambda p: model.config.save(p))
+    save_weights_folder(directory, model.state_dict(), model.config.to_dict())
 
 
 def from_pretrained(cls: type[LyraDecoder], directory: str | os.PathLike, device: torch.device | str = "cpu",

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from lyra.errors import InputError
+from lyra.utils.files import atomic_write
+from lyra.utils.inputs import load_tensors, read_json
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
 
 
 def _listing(title: str, items: list[str]) -> str:
@@ -37,3 +46,29 @@ def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "st
     if bad:
         raise error(f"{source}: NaN/Inf values in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True, assign=assign)
+
+
+def save_weights_folder(directory: str | os.PathLike, state: Mapping[str, Tensor], config: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` (``state`` as stored) and ``config.json`` (``config``) into ``directory``, each
+    atomically; returns the folder."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
+    atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2, sort_keys=True)
+                                                                       + "\n"))
+    return directory
+
+
+def read_weights_folder(directory: str | os.PathLike, kind: str = "model",
+                        error: type[InputError] = InputError) -> tuple[dict[str, Any], dict[str, Tensor], str]:
+    """(config mapping, tensors, weights path) of a folder written by :func:`save_weights_folder`."""
+    directory = Path(directory)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise error(directory, f"missing {name} (expected a {kind} folder: config.json + model.safetensors)")
+    config = read_json(directory / CONFIG_NAME, f"{kind} config.json", error)
+    state = load_tensors(directory / WEIGHTS_NAME, "safetensors weights file", error)
+    return config, state, str(directory / WEIGHTS_NAME)

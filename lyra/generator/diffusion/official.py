@@ -25,9 +25,8 @@ from torch import Tensor
 
 from lyra.errors import reading
 from lyra.generator.diffusion.config import DiffusionError, Gen3CNetConfig
-from lyra.generator.diffusion.model import Gen3CNet
+from lyra.generator.diffusion.model import Gen3CNet, with_weights
 from lyra.utils.inputs import require_file
-from lyra.utils.weights import load_strict
 
 OFFICIAL_REPO = "nvidia/GEN3C-Cosmos-7B"
 OFFICIAL_FILE = "model.pt"
@@ -148,9 +147,5 @@ def load_official(path: str | os.PathLike, *, device: torch.device | str = "cpu"
     renamed, _ = convert_official_state(read_official_state(path))
     state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in renamed.items()}
     del renamed
-    with torch.device("meta"):
-        net = Gen3CNet(config or Gen3CNetConfig.official())
-    net.transformer.to(dtype)
-    load_strict(net.transformer, state, source, error=DiffusionError, what="the GEN3C network configuration",
-                assign=True)
-    return net.eval().requires_grad_(False)
+    net = with_weights(config or Gen3CNetConfig.official(), state, dtype, source, "the GEN3C network configuration")
+    return net.requires_grad_(False)

@@ -13,6 +13,7 @@ diffusers holds the Cosmos-1 network layer for layer (gen3c-official-inference.m
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +142,17 @@ def from_pretrained(directory: str | os.PathLike, device: torch.device | str = "
     except DiffusionError as exc:
         raise DiffusionError(Path(directory) / CONFIG_NAME, str(exc)) from exc
     dtype = dtype or next(iter(state.values())).dtype
-    return with_weights(cfg, {k: v.to(device) for k, v in state.items()}, dtype, source, "its config.json")
+    return with_weights(cfg, state, device, dtype, source, "its config.json")
 
 
-def with_weights(config: Gen3CNetConfig, state: dict[str, Tensor], dtype: torch.dtype, source: str,
-                 what: str) -> Gen3CNet:
-    """A network built on the meta device whose transformer takes ``state`` (diffusers names) strictly, every tensor
-    in ``dtype`` (as the official bf16 inference; diffusers would keep the positional tables in float32)."""
+def with_weights(config: Gen3CNetConfig, state: Mapping[str, Tensor], device: torch.device | str,
+                 dtype: torch.dtype, source: str, what: str) -> Gen3CNet:
+    """A network built on the meta device whose transformer takes ``state`` (diffusers names) strictly, each tensor
+    moved to ``device`` in ``dtype`` one at a time (as the official bf16 inference: every tensor in one dtype, where
+    diffusers would keep the positional tables in float32)."""
     with torch.device("meta"):
         net = Gen3CNet(config)
     net.to(dtype)  # nn.Module.to, not diffusers' (which warns about its float32 modules)
+    state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in state.items()}
     load_strict(net.transformer, state, source, error=DiffusionError, what=what, assign=True)
     return net.eval()

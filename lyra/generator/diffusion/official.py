@@ -145,7 +145,6 @@ def load_official(path: str | os.PathLike, *, device: torch.device | str = "cpu"
     """
     source = str(official_weights_path(path))
     renamed, _ = convert_official_state(read_official_state(path))
-    state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in renamed.items()}
-    del renamed
-    net = with_weights(config or Gen3CNetConfig.official(), state, dtype, source, "the GEN3C network configuration")
+    net = with_weights(config or Gen3CNetConfig.official(), renamed, device, dtype, source,
+                       "the GEN3C network configuration")
     return net.requires_grad_(False)

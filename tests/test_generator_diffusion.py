@@ -414,7 +414,8 @@ def test_text_embeddings_from_a_local_t5(tmp_path: Path) -> None:
     assert emb.prompt[1:].abs().max() == 0 and emb.prompt[0].abs().max() > 0  # "" is one token (</s>)
     assert emb.negative_prompt[5:].abs().max() == 0 and emb.negative_prompt[:5].abs().min() > 0
     out = tmp_path / "emb.safetensors"
-    assert main([str(tmp_path / "t5"), str(out)]) == 0
+    (tmp_path / "neg.txt").write_text("the video of ugly\n")
+    assert main([str(tmp_path / "t5"), str(out), "--negative-prompt-file", str(tmp_path / "neg.txt")]) == 0
     assert PromptEmbeddings.load(out).prompt.shape == (512, 16)
 
 

@@ -19,10 +19,10 @@ from lyra.generator.diffusion.config import DiffusionError, Gen3CNetConfig
 from lyra.generator.diffusion.model import Gen3CNet
 from lyra.generator.diffusion.official import convert_official_state, load_official, read_official_state
 from lyra.generator.diffusion.sampler import SamplerConfig, guided_output, sample
-from lyra.generator.diffusion.text import NEGATIVE_PROMPT, PromptEmbeddings, compute_prompt_embeddings
+from lyra.generator.diffusion.text import PromptEmbeddings, compute_prompt_embeddings
 
 __all__ = [
-    "NEGATIVE_PROMPT", "Conditioning", "DiffusionError", "Gen3CNet", "Gen3CNetConfig", "PromptEmbeddings",
+    "Conditioning", "DiffusionError", "Gen3CNet", "Gen3CNetConfig", "PromptEmbeddings",
     "SamplerConfig", "chunk_conditioning", "chunk_spans", "compute_prompt_embeddings", "condition_clip",
     "convert_official_state", "encode_cache", "encode_condition", "generate_autoregressive", "guided_output",
     "load_official", "read_official_state", "sample",

@@ -7,7 +7,7 @@ Two fixed tensors therefore reproduce its text conditioning, and no T5 is needed
 (``text_embeddings.safetensors``, keys ``prompt`` and ``negative_prompt``) and :meth:`PromptEmbeddings.load` reads
 them. From the command line::
 
-    python -m lyra.generator.diffusion.text T5_DIR OUT.safetensors [--device cuda] [--dtype float32]
+    python -m lyra.generator.diffusion.text T5_DIR OUT.safetensors --negative-prompt-file NEG.txt [--device cuda]
 
 where ``T5_DIR`` holds ``google-t5/t5-11b`` (``hf download google-t5/t5-11b --local-dir T5_DIR``; the encoder runs in
 float32 as officially, ≈ 19 GB).
@@ -30,16 +30,9 @@ from lyra.utils.inputs import load_tensors, require_dir
 
 EMBEDDINGS_FILE = "text_embeddings.safetensors"
 MAX_TOKENS = 512
-# The default --negative_prompt of GEN3C's inference scripts (nv-tlabs/GEN3C, Apache-2.0): an input of the model,
-# needed verbatim to reproduce its unconditional branch.
-NEGATIVE_PROMPT = (
-    "The video captures a series of frames showing ugly scenes, static with no motion, motion blur, "
-    "over-saturation, shaky footage, low resolution, grainy texture, pixelated images, poorly lit areas, "
-    "underexposed and overexposed scenes, poor color balance, washed out colors, choppy sequences, "
-    "jerky movements, low frame rate, artifacting, color banding, unnatural transitions, outdated special "
-    "effects, fake elements, unconvincing visuals, poorly edited content, jump cuts, visual noise, and "
-    "flickering. Overall, the video is of poor quality."
-)
+# GEN3C's unconditional branch reads the default --negative_prompt of its inference scripts. lyra does not ship
+# NVIDIA's text: pass it from your checkout of nv-tlabs/GEN3C (its single-image inference script's default) with
+# --negative-prompt-file; the embeddings are then exactly the official ones.
 
 
 @dataclass
@@ -132,9 +125,9 @@ def encode_prompts(t5_dir: str | os.PathLike, prompts: Sequence[str], *, max_len
     return (states * mask[..., None].to(states.dtype)).float().cpu()
 
 
-def compute_prompt_embeddings(t5_dir: str | os.PathLike, prompt: str = "", negative_prompt: str = NEGATIVE_PROMPT,
+def compute_prompt_embeddings(t5_dir: str | os.PathLike, prompt: str, negative_prompt: str,
                               **options: object) -> PromptEmbeddings:
-    """The official text conditioning (empty prompt, default negative prompt) from a local T5 folder."""
+    """Text conditioning from a local T5 folder: GEN3C's is the empty prompt and its default negative prompt."""
     states = encode_prompts(t5_dir, [prompt, negative_prompt], **options)  # type: ignore[arg-type]
     return PromptEmbeddings(states[0], states[1])
 
@@ -146,10 +139,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("t5_dir", help="folder with the T5 encoder and tokenizer (google-t5/t5-11b officially)")
     ap.add_argument("out", help=f"output safetensors file (e.g. WEIGHTS_DIR/{EMBEDDINGS_FILE})")
     ap.add_argument("--prompt", default="", help="the conditional prompt (default: empty, as GEN3C)")
+    ap.add_argument("--negative-prompt-file", required=True,
+                    help="a text file holding the negative prompt: for GEN3C's own conditioning, the default "
+                         "--negative_prompt of its single-image inference script (copy it from your checkout of "
+                         "nv-tlabs/GEN3C; lyra does not ship NVIDIA's text)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     args = ap.parse_args(argv)
-    emb = compute_prompt_embeddings(args.t5_dir, args.prompt, device=args.device, dtype=getattr(torch, args.dtype))
+    from lyra.utils.inputs import read_text
+
+    negative = read_text(args.negative_prompt_file, "negative prompt file").strip()
+    emb = compute_prompt_embeddings(args.t5_dir, args.prompt, negative, device=args.device,
+                                    dtype=getattr(torch, args.dtype))
     print(f"{emb.save(args.out)}: prompt {list(emb.prompt.shape)}, negative prompt {list(emb.negative_prompt.shape)}")
     return 0
 

@@ -42,3 +42,17 @@ def test_shipped_weights_reconstruct_a_procedural_clip() -> None:
     if world_available():  # mean over 4 held-out worlds (23.5 dB when shipped; the generator may evolve)
         ps = [_psnr_of(tok, world_clip(EVAL_SEED_BASE + i, 17, 64, 112))[0] for i in range(4)]
         assert sum(ps) / len(ps) > 20.0
+
+
+def test_shipped_v2_loads_by_name_and_beats_v1_on_a_held_out_photo_pan() -> None:
+    from lyra.tokenizer.data import HELDOUT_PHOTOS, photo_clip
+
+    d = shipped_tokenizer_dir("pocket-v2")
+    assert (d / "model.safetensors").is_file() and "lyra tokenizer train --config" in (d / "README.md").read_text()
+    v2 = load_tokenizer("pocket-v2")
+    assert isinstance(v2, CausalVideoVAE) and v2.config.pca_shortcut and v2.pca is not None
+    assert v2.latents_mean.shape == (16, 16) and bool((v2.latents_std > 0).all())
+    clip = photo_clip(HELDOUT_PHOTOS[0], EVAL_SEED_BASE, 17, 64, 112)
+    p2, z = _psnr_of(v2, clip)
+    p1, _ = _psnr_of(load_tokenizer("pocket"), clip)
+    assert z.shape == (1, 16, 3, 8, 14) and p2 > p1 + 0.5

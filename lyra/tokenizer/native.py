@@ -315,15 +315,21 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
         return model.to(device=device, dtype=dtype).eval()
 
 
-def shipped_tokenizer_dir() -> Path:
-    """Folder of the shipped pocket tokenizer weights (``lyra/assets/tokenizer``)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "tokenizer"
+SHIPPED_NAMES = {"pocket": "tokenizer", "native": "tokenizer", "shipped": "tokenizer", "pocket-v2": "tokenizer-v2"}
 
 
-def load_shipped(device: torch.device | str = "cpu") -> CausalVideoVAE:
-    """The shipped pocket tokenizer (raises with the retraining command if the weights are absent)."""
-    d = shipped_tokenizer_dir()
+def shipped_tokenizer_dir(name: str = "pocket") -> Path:
+    """Folder of a shipped native tokenizer: ``pocket`` (v1, ``lyra/assets/tokenizer``, the default whose latent
+    space the shipped decoder reads) or ``pocket-v2`` (``lyra/assets/tokenizer-v2``)."""
+    if name not in SHIPPED_NAMES:
+        raise TokenizerError(f"unknown shipped tokenizer {name!r} (known: {', '.join(SHIPPED_NAMES)})")
+    return Path(__file__).resolve().parent.parent / "assets" / SHIPPED_NAMES[name]
+
+
+def load_shipped(device: torch.device | str = "cpu", name: str = "pocket") -> CausalVideoVAE:
+    """A shipped native tokenizer (raises with the retraining command if the weights are absent)."""
+    d = shipped_tokenizer_dir(name)
     if not (d / WEIGHTS_NAME).is_file():
-        raise TokenizerError(f"shipped tokenizer weights not found in {d}; retrain with `lyra tokenizer train "
-                             f"--out {d}` (see the model card)")
+        raise TokenizerError(f"shipped tokenizer weights not found in {d}; retrain them as its model card "
+                             f"({d / 'README.md'}) says")
     return CausalVideoVAE.from_pretrained(d, device=device)

@@ -18,7 +18,7 @@ from lyra.train.losses import LossWeights
 from lyra.utils.inputs import parse_yaml, read_text, require_dir
 from lyra.utils.typed import coerce_fields, from_plain
 
-SHIPPED = ("shipped", "pocket", "native")  # tokenizer names that are not folders
+SHIPPED = ("shipped", "pocket", "native", "pocket-v2")  # tokenizer names that are not folders
 
 
 class ConfigError(InputError):

@@ -115,7 +115,8 @@ def _truncate_log(path: Path, step: int) -> None:
 def fit_pca_shortcut(model: CausalVideoVAE, cfg: TrainConfig) -> dict[str, float]:
     """Fit the model's block-PCA codec on ``cfg.pca_clips`` training crops (a stream seeded apart from the
     training batches); returns the variance fraction each basis keeps."""
-    assert model.pca is not None
+    if model.pca is None:
+        raise TokenizerError("fit_pca_shortcut: the model has no PCA shortcut (CausalVAEConfig.pca_shortcut)")
     clips = TrainClips(cfg.frames, cfg.height, cfg.width, cfg.mix, seed=cfg.seed + 7919, source_size=cfg.source_size,
                        pool_size=max(1, cfg.pca_clips // 2), refresh=0)
     return model.pca.fit(clips.batch(1) for _ in range(cfg.pca_clips))
@@ -166,7 +167,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         data.set_state(json.loads(ck["data_rng"]))
         ema.update(json.loads(ck.get("ema", "{}")))
         if "ema_weights" in ck:
-            averaged = {n: t.detach().requires_grad_(False) for n, t in ck["ema_weights"].items()}
+            averaged = {n: t.detach() for n, t in ck["ema_weights"].items()}  # plain tensors, no autograd
         _truncate_log(out / "train_log.jsonl", step)
         data.use_world = bool(ck.get("use_world", data.use_world)) or data.use_world
     elif ckpt_path.is_file() and not resume:

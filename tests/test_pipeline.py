@@ -150,6 +150,21 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 17 + 4
 
 
+def test_flythrough_stride_shows_every_kth_trajectory_frame(models, tmp_path: Path, capsys) -> None:
+    from lyra.render.video import read_video
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--world", *tiny_args(models, out), "--flythrough-stride", "4"]) == 0, \
+        capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    T = report["frames_per_trajectory"]
+    assert report["video_frames"] == 6 * len(range(0, T, 4)) + report["orbit_frames"]
+    assert read_video(out / "flythrough.mp4").shape[0] == report["video_frames"]
+    assert len(load_cameras_npz(out / "cameras.npz")) == 6 * T  # every trajectory camera is still written
+    assert main(["demo", "--world", *tiny_args(models, tmp_path / "bad"), "--flythrough-stride", "0"]) == 2
+    assert "--flythrough-stride must be >= 1" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_demo_world_reports_metrics(models, tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
     rc = main(["demo", "--world", *tiny_args(models, out)])

@@ -25,6 +25,8 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
     p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the outputs")
     p.add_argument("--orbit-frames", type=int, default=48, help="novel-orbit frames after the trajectories "
                    "in the fly-through (default 48)")
+    p.add_argument("--flythrough-stride", type=int, default=1,
+                   help="show every k-th frame of each trajectory in the fly-through (default 1: all)")
     p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")
 
@@ -34,7 +36,8 @@ def config_from_args(args: argparse.Namespace, generator: str, **extra) -> objec
 
     return GenerateConfig(height=args.height, width=args.width, frames=args.frames, generator=generator,
                           tokenizer=args.tokenizer, decoder=args.decoder, prune=args.prune, mode=args.mode,
-                          device=args.device, seed=args.seed, orbit_frames=args.orbit_frames, **extra).validate()
+                          device=args.device, seed=args.seed, orbit_frames=args.orbit_frames,
+                          flythrough_stride=args.flythrough_stride, **extra).validate()
 
 
 def print_summary(result, out: Path) -> None:

@@ -61,6 +61,8 @@ class GenerateConfig:
         movement_factor: multiplies every trajectory's movement distance.
         center_depth: look-at depth of the trajectories (scene units).
         orbit_frames: frames of the novel orbit appended to the fly-through.
+        flythrough_stride: the fly-through shows every k-th frame of each trajectory (1: all; larger values save
+            render time at high resolution and many frames; the orbit is always rendered whole).
         fps: fly-through frame rate.
         background: RGB background of the renders (the decoder is trained on white).
     """
@@ -81,6 +83,7 @@ class GenerateConfig:
     movement_factor: float = 1.0
     center_depth: float = 1.0
     orbit_frames: int = 48
+    flythrough_stride: int = 1
     fps: float = 24.0
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
@@ -95,6 +98,8 @@ class GenerateConfig:
             raise PipelineError(f"--mode must be classic or eval3d, got {self.mode!r}")
         if self.orbit_frames < 1:
             raise PipelineError(f"orbit frames must be >= 1, got {self.orbit_frames}")
+        if self.flythrough_stride < 1:
+            raise PipelineError(f"--flythrough-stride must be >= 1, got {self.flythrough_stride}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise PipelineError(f"--device must be cpu or cuda, got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -329,10 +334,11 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
     with timer.stage("decode", f"prune {cfg.prune}"):
         g, n_all = decode_samples(dec, tok, samples, cfg.prune)
 
-    with timer.stage("render", f"{len(trajs)} x {cfg.frames} + {cfg.orbit_frames} frames, {cfg.mode}"):
-        all_cams = Cameras.cat(trajs + [novel])
+    shown = [t[:: cfg.flythrough_stride] for t in trajs]
+    n_traj = sum(len(t) for t in shown)
+    with timer.stage("render", f"{n_traj} trajectory + {cfg.orbit_frames} orbit frames, {cfg.mode}"):
+        all_cams = Cameras.cat(shown + [novel])
         rgb, depth, alpha = render_views(g, all_cams, mode=cfg.mode, device=cfg.device, background=cfg.background)
-    n_traj = sum(len(t) for t in trajs)
     novel_rgb, novel_depth, novel_alpha = rgb[n_traj:], depth[n_traj:], alpha[n_traj:]
 
     with timer.stage("write outputs"):

@@ -330,3 +330,21 @@ def test_incomplete_checkpoints_are_ignored_and_old_ones_pruned(tmp_path: Path) 
     assert ckpt.latest_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
     assert Trainer(tiny_config(tmp_path, steps=5), source=SyntheticSource(), tokenizer=tok,
                    progress=False).step == 3
+
+
+def test_loss_log_drops_rows_past_the_resume_step_and_a_torn_last_line(tmp_path: Path) -> None:
+    from lyra.train.logging import LossLog
+
+    log = LossLog(tmp_path)
+    for step in (1, 2, 3):
+        log.append({"step": step, "loss": 0.5 / step, "lr": 1.25e-05})
+    with open(tmp_path / "losses.csv", "a") as fh:  # a process killed in the middle of an append
+        fh.write("4,0.12,1.2e")
+    resumed = LossLog(tmp_path, resume_step=2)
+    assert [r["step"] for r in resumed.rows] == [1, 2]
+    resumed.append({"step": 3, "loss": 0.1, "lr": 1.0e-05})
+    again = LossLog(tmp_path, resume_step=3)
+    assert [r["step"] for r in again.rows] == [1, 2, 3] and again.rows[-1]["loss"] == 0.1
+    with open(tmp_path / "losses.csv", "a") as fh:  # torn inside the step field of a later row
+        fh.write("1")
+    assert [r["step"] for r in LossLog(tmp_path, resume_step=3).rows] == [1, 2, 3]

@@ -10,10 +10,22 @@ CSV_NAME = "losses.csv"
 PNG_NAME = "losses.png"
 
 
+def _parse_row(row: dict) -> dict[str, float] | None:
+    """A CSV row as numbers, or None for a torn one (a process killed while appending leaves a partial line:
+    fewer fields than the header, which ``csv`` fills with None, or a cut number)."""
+    if None in row or None in row.values() or "step" not in row:
+        return None
+    try:
+        return {k: int(float(v)) if k == "step" else float(v) for k, v in row.items() if v not in ("", None)}
+    except ValueError:
+        return None
+
+
 class LossLog:
     """Append rows ``{step, loss, <terms>, lr, grad_norm, s_per_step}`` to ``<dir>/losses.csv``.
 
-    On resume, rows with a step beyond the resumed step are dropped so the curve has no duplicates.
+    On resume, rows with a step beyond the resumed step are dropped so the curve has no duplicates, and so is a
+    torn last line.
     """
 
     def __init__(self, directory: str | os.PathLike, resume_step: int = 0) -> None:
@@ -23,9 +35,8 @@ class LossLog:
         self.rows: list[dict[str, float]] = []
         if self.path.is_file():
             with open(self.path, newline="") as fh:
-                self.rows = [{k: int(float(v)) if k == "step" else float(v) for k, v in r.items()
-                              if v not in ("", None)} for r in csv.DictReader(fh)]
-            self.rows = [r for r in self.rows if r.get("step", 0) <= resume_step]
+                parsed = [_parse_row(r) for r in csv.DictReader(fh)]
+            self.rows = [r for r in parsed if r is not None and r.get("step", 0) <= resume_step]
             self._rewrite()
 
     def _fields(self) -> list[str]:

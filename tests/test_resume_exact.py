@@ -72,12 +72,16 @@ def _train_args(data: Path, out: Path, steps: int = STEPS) -> list[str]:
             "--set", "log_every=1", "--set", "threads=1", "--steps", str(steps), "--output-dir", str(out), "--quiet"]
 
 
-def _run(args: list[str], hook: str = "") -> subprocess.CompletedProcess:
-    """Run ``lyra ARGS`` in a fresh interpreter, with ``hook`` (Python source) executed first."""
-    code = ("import os, signal, sys\nfrom pathlib import Path\n" + hook +
-            "\nfrom lyra.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
+def _python(body: str, args: list[str], hook: str = "") -> subprocess.CompletedProcess:
+    """Run Python source ``body`` with ``args`` in a fresh interpreter, ``hook`` (Python source) executed first."""
+    code = "import os, signal, sys\nfrom pathlib import Path\n" + hook + "\n" + body
     return subprocess.run([sys.executable, "-c", code, *args], env=_env(), capture_output=True, text=True,
                           timeout=300)
+
+
+def _run(args: list[str], hook: str = "") -> subprocess.CompletedProcess:
+    """Run ``lyra ARGS`` in a fresh interpreter, with ``hook`` executed first."""
+    return _python("from lyra.cli.main import main\nsys.exit(main(sys.argv[1:]))\n", args, hook)
 
 
 def _run_killed_after(args: list[str], delay: float) -> int:
@@ -200,9 +204,7 @@ train(cfg, resume=len(sys.argv) > 2, progress=False)
 
 
 def _tok_run(out: Path, resume: bool, hook: str = "") -> subprocess.CompletedProcess:
-    args = [str(out), *(["--resume"] if resume else [])]
-    return subprocess.run([sys.executable, "-c", "import os, signal, sys\n" + hook + _TOKENIZER_TRAIN, *args],
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    return _python(_TOKENIZER_TRAIN, [str(out), *(["--resume"] if resume else [])], hook)
 
 
 # kill while the checkpoint of step {step} is half written (a partial temporary file, nothing renamed)

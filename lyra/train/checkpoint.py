@@ -125,16 +125,11 @@ def commit_checkpoint(output_dir: str | os.PathLike, step: int, state: dict[str,
 
 def load_model_weights(model: nn.Module, source: str | os.PathLike) -> None:
     """Load decoder weights strictly from a checkpoint / pretrained folder (``model.safetensors``) or a file."""
-    from safetensors.torch import load_file
+    from lyra.utils.inputs import load_tensors
 
     p = Path(source)
     f = p / "model.safetensors" if p.is_dir() else p
-    if not f.is_file():
-        raise FileNotFoundError(f"init_from: no model.safetensors in {p}")
-    if f.suffix == ".safetensors":
-        state = load_file(str(f))
-    else:
-        state = torch.load(f, map_location="cpu", weights_only=True)
+    state = load_tensors(f, "decoder weights file")
     load_into(model, {k: v.float() for k, v in state.items()}, source=str(f))
 
 

@@ -108,16 +108,24 @@ def configure_threading() -> None:
     _start_pool()
 
 
-def _start_pool() -> None:
-    """Start numba's pool now, keeping torch's thread count: the start resets the OpenMP runtime's count to
-    numba's (NUMBA_NUM_THREADS), which on torch's shared runtime would change ``torch.get_num_threads()``
-    behind the user's back whenever something first asked numba for its threads."""
+@contextlib.contextmanager
+def _keeping_torch_threads() -> Iterator[int]:
+    """Yield torch's thread count and restore it afterwards: numba's pool start and OpenMP launches set the
+    shared runtime's count to numba's own, which would change ``torch.get_num_threads()`` behind the user's back."""
     import torch
 
     n = torch.get_num_threads()
-    _parallel._launch_threads()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
+def _start_pool() -> None:
+    """Start numba's pool now (the start resets the runtime's thread count), keeping torch's thread count."""
+    with _keeping_torch_threads():
+        _parallel._launch_threads()
 
 
 def shares_torch_openmp() -> bool:
@@ -148,14 +156,10 @@ def follow_torch_threads() -> None:
     """
     if not parallel_allowed():
         return
-    import torch
-
-    n = torch.get_num_threads()
-    want = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
-    if numba.get_num_threads() != want:
-        numba.set_num_threads(want)  # the first call starts numba's pool, which resets the runtime's count
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    with _keeping_torch_threads() as n:
+        want = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        if numba.get_num_threads() != want:
+            numba.set_num_threads(want)  # the first call starts numba's pool, which resets the runtime's count
 
 
 @contextlib.contextmanager
@@ -163,17 +167,10 @@ def kernel_section() -> Iterator[None]:
     """Context for a sequence of parallel kernel launches: a process-wide lock where the threading layer is
     not thread-safe (numba aborts the process when two Python threads launch on the workqueue layer at once),
     none where it is (OpenMP); torch's thread count is the same after it as before."""
-    import torch
-
-    n = torch.get_num_threads()
     shared = numba.config.THREADING_LAYER == OMP or (getattr(_parallel, "_is_initialized", False)
                                                      and numba.threading_layer() == OMP)
-    with contextlib.nullcontext() if shared else _launch_lock:
-        try:
-            yield
-        finally:
-            if torch.get_num_threads() != n:
-                torch.set_num_threads(n)
+    with contextlib.nullcontext() if shared else _launch_lock, _keeping_torch_threads():
+        yield
 
 
 def num_workers() -> int:

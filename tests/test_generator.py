@@ -86,6 +86,23 @@ def test_oracle_matches_world_render_and_tokenizer(tok) -> None:
         assert torch.equal(s.cameras.w2c, cams.w2c) and torch.equal(s.cameras.K, cams.K)
 
 
+def test_decode_frames_off_keeps_the_latents_and_skips_the_decode(tok, tmp_path, monkeypatch) -> None:
+    from lyra.data.layout import DataError, Layout
+    from lyra.data.writer import write_trajectory
+
+    world = generate_world(3, "yard")
+    K = default_intrinsics(H, W)
+    trajs = method_trajectories(K, H, W, T, seed=5)[:1]
+    full = OracleGenerator(world, tok).generate(trajs)[0]
+    gen = OracleGenerator(world, tok)
+    gen.decode_frames = False
+    monkeypatch.setattr(tok, "decode", lambda z: pytest.fail("decode called with decode_frames=False"))
+    lean = gen.generate(trajs)[0]
+    assert lean.frames is None and torch.equal(lean.latents, full.latents) and torch.equal(lean.depth, full.depth)
+    with pytest.raises(DataError, match="no teacher frames"):
+        write_trajectory(Layout(tmp_path), 0, "k", lean, lean.latents)
+
+
 def test_oracle_source_view(tok) -> None:
     world = generate_world(2, "room")
     K = default_intrinsics(H, W)

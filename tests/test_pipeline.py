@@ -181,6 +181,17 @@ def test_demo_world_reports_metrics(models, tmp_path: Path, capsys) -> None:
     assert m["baseline_depth_lifting"]["psnr"] > m["pipeline"]["psnr"]
 
 
+def test_pipeline_never_decodes_teacher_frames(models, tmp_path: Path, monkeypatch) -> None:
+    from lyra.pipelines import run_pipeline
+
+    cfg = GenerateConfig(height=H, width=W, frames=T, tokenizer=str(models[0]), decoder=str(models[1]),
+                         orbit_frames=ORBIT)
+    tok = CausalVideoVAE.from_pretrained(models[0]).eval()
+    monkeypatch.setattr(tok, "decode", lambda z: pytest.fail("the pipeline decoded teacher frames"))
+    result = run_pipeline(tiny_source(), cfg, tmp_path / "run", models=(tok, load_decoder(models[1])))
+    assert all(s.frames is None for s in result.samples) and len(result.gaussians) > 0
+
+
 # ---------------------------------------------------------------------------------------------- stages
 def test_prepare_source_crops_resizes_and_scales() -> None:
     img, depth = scene_image(40, 90)  # wider than 32:48 -> crop the sides

@@ -43,13 +43,13 @@ class TrajectoryRecord(Protocol):
     """What the writer needs of one trajectory (``lyra.generator.TrajectorySample`` has it).
 
     Attributes:
-        frames: [T, 3, H, W] float in [0, 1].
+        frames: [T, 3, H, W] float in [0, 1] (None: the writer refuses the sample).
         latents: [C, T_l, h, w] raw tokenizer latents.
         cameras: T cameras.
         depth: [T, 1, H, W] z-depth (0 = invalid), or None.
     """
 
-    frames: Tensor
+    frames: Tensor | None
     latents: Tensor
     cameras: Cameras
     depth: Tensor | None
@@ -99,6 +99,9 @@ def write_trajectory(layout: Layout, view: int, key: str, sample: TrajectoryReco
         latents_normalized: [C, T_l, h, w] diffusion-space latents (``tokenizer.normalize_latents``).
     """
     o = options or WriteOptions()
+    if sample.frames is None:
+        raise DataError(f"{key}: trajectory {view} has no teacher frames (a generator with decode_frames=False); "
+                        "SDG needs them for the rgb mp4")
     T = sample.frames.shape[0]
     inds = np.arange(T, dtype=np.int64)
     cams = sample.cameras

@@ -70,28 +70,30 @@ class TrajectorySample:
     """One generated trajectory.
 
     Attributes:
-        frames: [T, 3, H, W] float32 in [0, 1], the teacher's frames (decoded from ``latents``).
+        frames: [T, 3, H, W] float32 in [0, 1], the teacher's frames (decoded from ``latents``), or None when the
+            generator was told not to decode them (``Generator.decode_frames = False``: consumers of latents only).
         latents: [C, T_l, h, w] raw tokenizer latents (T_l = 1 + (T-1)/8, h = H/8, w = W/8).
         cameras: T cameras (w2c + K, H x W).
         depth: [T, 1, H, W] float32 z-depth (0 = invalid), or None.
     """
 
-    frames: Tensor  # [T, 3, H, W]
+    frames: Tensor | None  # [T, 3, H, W]
     latents: Tensor  # [C, T_l, h, w]
     cameras: Cameras
     depth: Tensor | None = None  # [T, 1, H, W]
 
     def __post_init__(self) -> None:
-        T = self.frames.shape[0]
-        if self.frames.ndim != 4 or self.frames.shape[1] != 3:
-            raise GeneratorError(f"TrajectorySample: frames must be [T, 3, H, W], got {list(self.frames.shape)}")
+        T, size = len(self.cameras), (self.cameras.height, self.cameras.width)
+        if self.frames is not None:
+            if self.frames.ndim != 4 or self.frames.shape[1] != 3:
+                raise GeneratorError(f"TrajectorySample: frames must be [T, 3, H, W], got {list(self.frames.shape)}")
+            if self.frames.shape[0] != T:
+                raise GeneratorError(f"TrajectorySample: {self.frames.shape[0]} frames but {T} cameras")
+            if size != tuple(self.frames.shape[-2:]):
+                raise GeneratorError("TrajectorySample: camera image size differs from the frame size")
         if self.latents.ndim != 4:
             raise GeneratorError(f"TrajectorySample: latents must be [C, T_l, h, w], got {list(self.latents.shape)}")
-        if len(self.cameras) != T:
-            raise GeneratorError(f"TrajectorySample: {T} frames but {len(self.cameras)} cameras")
-        if (self.cameras.height, self.cameras.width) != tuple(self.frames.shape[-2:]):
-            raise GeneratorError("TrajectorySample: camera image size differs from the frame size")
-        if self.depth is not None and tuple(self.depth.shape) != (T, 1, *self.frames.shape[-2:]):
+        if self.depth is not None and tuple(self.depth.shape) != (T, 1, *size):
             raise GeneratorError(f"TrajectorySample: depth must be [T, 1, H, W], got {list(self.depth.shape)}")
 
 
@@ -102,10 +104,13 @@ class Generator(ABC):
         name: registry name.
         needs_source: whether :meth:`generate` uses the source view (False for world-based oracles).
         tokenizer: the tokenizer whose latent space the samples live in.
+        decode_frames: whether samples carry the teacher's decoded frames (False skips the tokenizer decode, the
+            largest cost of a round trip, for consumers that read only latents, such as the image -> 3D pipeline).
     """
 
     name: str = ""
     needs_source: bool = True
+    decode_frames: bool = True
     tokenizer: VideoTokenizer
 
     @abstractmethod
@@ -140,16 +145,19 @@ def make_generator(name: str, **kwargs: Any) -> Generator:
 
 
 @torch.no_grad()
-def teacher_roundtrip(tokenizer: VideoTokenizer, frames: Tensor) -> tuple[Tensor, Tensor]:
+def teacher_roundtrip(tokenizer: VideoTokenizer, frames: Tensor, decode: bool = True) -> tuple[Tensor, Tensor | None]:
     """Encode frames [T, 3, H, W] in [0, 1] and decode them back.
 
     Returns:
-        latents [C, T_l, h, w] raw (float32, CPU) and decoded frames [T, 3, H, W] in [0, 1] (float32, CPU).
+        latents [C, T_l, h, w] raw (float32, CPU) and decoded frames [T, 3, H, W] in [0, 1] (float32, CPU), or None
+        without ``decode``.
     """
     if frames.ndim != 4 or frames.shape[1] != 3:
         raise GeneratorError(f"frames must be [T, 3, H, W], got {list(frames.shape)}")
     x = frames.clamp(0, 1).permute(1, 0, 2, 3)[None] * 2 - 1
     z = tokenizer.encode(x)
+    if not decode:
+        return z[0].float().cpu(), None
     y = tokenizer.decode(z)
     dec = ((y[0].permute(1, 0, 2, 3).float() + 1) / 2).clamp(0, 1)
     return z[0].float().cpu(), dec.cpu()

@@ -104,6 +104,7 @@ class CacheGenerator(Generator):
                  seed: int = 0) -> list[TrajectorySample]:
         out = []
         for cams, w in zip(trajectories, self.warp(trajectories, source), strict=True):
-            latents, frames = teacher_roundtrip(self.tokenizer, w.frames.to(tokenizer_device(self.tokenizer)))
+            x = w.frames.to(tokenizer_device(self.tokenizer))
+            latents, frames = teacher_roundtrip(self.tokenizer, x, self.decode_frames)
             out.append(TrajectorySample(frames, latents, cams, w.depth))
         return out

@@ -58,6 +58,6 @@ class OracleGenerator(Generator):
             n = len(cams)
             t = torch.linspace(0, 1, n) if self.time is None else self.time
             r = self.world.render(cams, t, supersample=self.supersample)
-            latents, frames = teacher_roundtrip(self.tokenizer, r.rgb)
+            latents, frames = teacher_roundtrip(self.tokenizer, r.rgb, self.decode_frames)
             out.append(TrajectorySample(frames, latents, cams, r.depth))
         return out

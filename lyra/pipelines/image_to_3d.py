@@ -321,7 +321,10 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
 
     with timer.stage("generate", f"{cfg.generator}, {len(trajs)} trajectories x {cfg.frames} frames"):
         try:
-            gen = generator or make_generator(cfg.generator, tokenizer=tok, world=world, **cfg.generator_options)
+            gen = generator
+            if gen is None:
+                gen = make_generator(cfg.generator, tokenizer=tok, world=world, **cfg.generator_options)
+                gen.decode_frames = False  # only the latents are decoded (into Gaussians): skip the RGB decode
         except TypeError as exc:
             raise PipelineError(f"generator {cfg.generator!r}: {exc}") from exc
         if gen.needs_source and source.depth is None:

@@ -32,10 +32,10 @@ def camera_rays(cameras: Cameras, height: int | None = None, width: int | None =
     u, v = pixel_grid(h, w, cams.device, cams.dtype)
     x = (u[None] - cams.cx[:, None, None]) / cams.fx[:, None, None]
     y = (v[None] - cams.cy[:, None, None]) / cams.fy[:, None, None]
-    d_cam = torch.stack([x, y, torch.ones_like(x)], dim=1)  # [N, 3, h, w]
-    d_cam = d_cam / d_cam.norm(dim=1, keepdim=True)
+    inv = torch.rsqrt(x * x + y * y + 1)  # 1 / |(x, y, 1)|
+    d_cam = torch.stack([x * inv, y * inv, inv], dim=1)  # [N, 3, h, w] unit camera-frame directions
     Rt = cams.R.transpose(1, 2)  # camera-to-world rotation
-    d_world = torch.einsum("nij,njhw->nihw", Rt, d_cam)
+    d_world = torch.bmm(Rt, d_cam.flatten(2)).view_as(d_cam)
     origins = cams.centers[:, :, None, None].expand_as(d_world)
     return origins, d_world
 

@@ -3,7 +3,8 @@
 Default: the rectified Middlebury "Motorcycle" left image bundled with scikit-image, with metric depth from its
 ground-truth disparity and its calibrated intrinsics -> cache generator -> decoder -> outputs in ./lyra_demo.
 ``--world``: a procedural room seen from its origin camera -> oracle generator -> decoder, plus PSNR/SSIM at
-novel cameras against the world's exact renders, beside the plain depth-lifting baseline.
+novel cameras against the world's exact renders, beside the plain depth-lifting baseline (photo worlds show
+held-out photos only).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _run_world(args: argparse.Namespace, timer, out: Path) -> int:
     from lyra.pipelines import load_models, run_pipeline, source_from_world, world_metrics, write_report
     from lyra.world import generate_world
 
-    world = generate_world(args.world_seed, args.world_kind)
+    world = generate_world(args.world_seed, args.world_kind, photos="heldout")  # evaluation: never training photos
     cfg = config_from_args(args, "oracle", target_median=None)
     with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
         models = load_models(cfg)

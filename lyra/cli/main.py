@@ -34,6 +34,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
         export_cmd,
         generate_cmd,
         info,
+        mesh_cmd,
         render_cmd,
         sdg_cmd,
         train_cmd,
@@ -43,7 +44,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
     from lyra.tokenizer import cli as tokenizer_cmd
 
     for mod in (info, demo_cmd, generate_cmd, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd,
-                sdg_cmd, data_cmd, train_cmd, eval_cmd):
+                sdg_cmd, data_cmd, train_cmd, eval_cmd, mesh_cmd):
         mod.add_parser(subparsers)
 
 

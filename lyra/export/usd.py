@@ -18,6 +18,14 @@ Stage layout (what Isaac Sim / Omniverse and other OpenUSD 26 consumers read)::
             color3f[] primvars:displayColor    [N]    DC colour clamped to [0, 1] (fallback display)
         def Scope "Cameras"                     only when cameras are given
             def Camera "cam_00000" ...          USD cameras (look down -Z, +Y up) matching our w2c and K
+        def Xform "Collision"                   only with ``collision`` (lyra.sim.CollisionGeometry); undoes
+                                                the ground alignment: children are in the gravity-aligned frame
+            def Plane "Ground"                  axis Z at z = 0; PhysicsCollisionAPI (static), purpose guide
+            def Xform "Objects"
+                def Mesh "part_000" ...         one closed mesh per object; PhysicsCollisionAPI +
+                                                PhysicsMeshCollisionAPI (approximation convexDecomposition)
+            (or def Xform "Hulls" / Mesh "hull_000" ...: our CoACD hulls, approximation convexHull)
+        def PhysicsScene "PhysicsScene"         gravity along the stage's -up, 9.81 m/s^2 in stage units
 
 Axis convention: our scenes are OpenCV (x right, y down, z forward). The Gaussian data is written
 unchanged in that frame, and the parent ``Scene`` Xform rotates it into the stage's right-handed
@@ -26,6 +34,11 @@ and the first camera looks down -Z, as a USD camera does), -90 degrees about x f
 y forward, z up). Keeping the data untouched keeps the export lossless (no SH re-rotation) and the
 rotation explicit; consumers that honour prim transforms (all Hydra renderers) place the scene
 upright. Scene units are those of the reconstruction (``metersPerUnit`` defaults to 1).
+
+With collision geometry (``lyra mesh``), the ``Scene`` Xform carries the fitted ground alignment instead of the
+fixed rotation (one matrix op: gravity-aligned frame with the ground at 0, then the stage's up axis), and
+``metersPerUnit`` is the collision geometry's scale (metres per scene unit), so splats and colliders share scene
+units and Isaac Sim / PhysX see the ground level and gravity along the stage's down axis.
 
 Note on quaternions in Python: ``Gf.Quatf`` stores (i, j, k, real), so ``Vt.QuatfArray`` <-> numpy
 arrays are (x, y, z, w); the conversion is done here.
@@ -51,6 +64,11 @@ UP_AXIS_ROTATE_X = {"Y": 180.0, "Z": -90.0}  # degrees about x taking OpenCV axe
 SCENE_PRIM = "/Scene"
 GAUSSIANS_PRIM = "/Scene/Gaussians"
 CAMERAS_PRIM = "/Scene/Cameras"
+COLLISION_PRIM = "/Scene/Collision"
+PHYSICS_SCENE_PRIM = "/Scene/PhysicsScene"
+GRAVITY = 9.81  # m/s^2
+# stage axes from the gravity-aligned (z-up) frame: Z-up keeps it, Y-up maps (x, y, z) -> (x, z, -y)
+STAGE_FROM_ZUP = {"Z": np.eye(3), "Y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])}
 CAMERA_FOCAL_LENGTH = 50.0  # USD camera focal length (tenths of a scene unit); apertures follow from K
 EXTENT_SIGMAS = 3.0
 
@@ -118,6 +136,51 @@ def camera_usd_params(cameras: Cameras) -> list[dict]:
     return out
 
 
+def _matrix4d(Gf, T: np.ndarray):
+    """Gf.Matrix4d of a column-vector 4x4 (USD multiplies row vectors: store the transpose)."""
+    return Gf.Matrix4d(np.asarray(T, dtype=np.float64).T.tolist())
+
+
+def _ground_alignment(collision) -> np.ndarray:
+    """[4, 4] rigid gravity-aligned-from-scene transform in scene units (the collision frame without its scale)."""
+    T = np.asarray(collision.sim_from_scene, dtype=np.float64).copy()
+    T[:3, :] /= float(collision.scale)
+    return T
+
+
+def _author_collision(stage, collision, hulls: bool) -> None:
+    """/Scene/Collision: ground plane + object meshes (or hulls) with UsdPhysics collision APIs (static)."""
+    from pxr import Gf, UsdGeom, UsdPhysics, Vt
+
+    group = UsdGeom.Xform.Define(stage, COLLISION_PRIM)
+    # /Scene applies stage-axes @ alignment; undoing the alignment leaves children in the gravity-aligned frame
+    group.AddTransformOp().Set(_matrix4d(Gf, np.linalg.inv(_ground_alignment(collision))))
+    s = float(collision.scale)
+    lo, hi = (np.asarray(b, dtype=np.float64) / s for b in collision.stats.get("bounds_m", [[-1] * 3, [1] * 3]))
+    if collision.ground is not None:
+        plane = UsdGeom.Plane.Define(stage, f"{COLLISION_PRIM}/Ground")
+        plane.CreateAxisAttr(UsdGeom.Tokens.z)
+        plane.CreateWidthAttr(float(2 * max(abs(lo[0]), abs(hi[0]), 1e-3)))
+        plane.CreateLengthAttr(float(2 * max(abs(lo[1]), abs(hi[1]), 1e-3)))
+        plane.CreatePurposeAttr(UsdGeom.Tokens.guide)
+        UsdPhysics.CollisionAPI.Apply(plane.GetPrim())
+    meshes, name, approx = ((collision.hulls, "Hulls", UsdPhysics.Tokens.convexHull) if hulls else
+                            (collision.parts, "Objects", UsdPhysics.Tokens.convexDecomposition))
+    UsdGeom.Xform.Define(stage, f"{COLLISION_PRIM}/{name}")
+    for i, m in enumerate(meshes):
+        mesh = UsdGeom.Mesh.Define(stage, f"{COLLISION_PRIM}/{name}/{name.lower()[:-1]}_{i:03d}")
+        v = np.ascontiguousarray(m.vertices / s, dtype=np.float32)
+        mesh.CreatePointsAttr(Vt.Vec3fArray.FromNumpy(v))
+        mesh.CreateFaceVertexCountsAttr(Vt.IntArray.FromNumpy(np.full(len(m.faces), 3, dtype=np.int32)))
+        mesh.CreateFaceVertexIndicesAttr(Vt.IntArray.FromNumpy(np.ascontiguousarray(m.faces.ravel(), np.int32)))
+        mesh.CreateExtentAttr(Vt.Vec3fArray.FromNumpy(np.stack([v.min(0), v.max(0)])))
+        mesh.CreateOrientationAttr(UsdGeom.Tokens.rightHanded)
+        mesh.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
+        mesh.CreatePurposeAttr(UsdGeom.Tokens.guide)
+        UsdPhysics.CollisionAPI.Apply(mesh.GetPrim())
+        UsdPhysics.MeshCollisionAPI.Apply(mesh.GetPrim()).CreateApproximationAttr(approx)
+
+
 def build_stage(
     stage,
     g: Gaussians,
@@ -126,19 +189,43 @@ def build_stage(
     up_axis: str = "Y",
     meters_per_unit: float = 1.0,
     near_far: tuple[float, float] = (0.01, 1000.0),
+    collision=None,
+    collision_hulls: bool = False,
+    physics_scene: bool | None = None,
 ) -> None:
-    """Author the scene (see module docstring) into an open ``Usd.Stage``."""
+    """Author the scene (see module docstring) into an open ``Usd.Stage``.
+
+    Args:
+        collision: a ``lyra.sim.CollisionGeometry``: adds /Scene/Collision, aligns /Scene to its ground and sets
+            ``metersPerUnit`` to its scale (``meters_per_unit`` must then be left at 1 or equal it).
+        collision_hulls: author the precomputed convex hulls (approximation convexHull) instead of one mesh per
+            object with approximation convexDecomposition.
+        physics_scene: add /Scene/PhysicsScene (default: when ``collision`` is given).
+    """
     Gf, Sdf, Usd, UsdGeom, _, UsdVol, Vt = _import_pxr()
     if up_axis not in UP_AXIS_ROTATE_X:
         raise InputError(f"up_axis must be one of {sorted(UP_AXIS_ROTATE_X)}, got {up_axis!r}")
     g.validate(check_values=True)
     if g.times is not None:
         raise GaussianError("USD export of 4D sets (with times) is not supported; export a static set")
+    if collision is not None:
+        if meters_per_unit not in (1.0, float(collision.scale)):
+            raise InputError(f"meters_per_unit {meters_per_unit} contradicts the collision geometry's scale "
+                             f"{collision.scale} (metres per scene unit); leave it at 1")
+        meters_per_unit = float(collision.scale)
+    if physics_scene is None:
+        physics_scene = collision is not None
 
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y if up_axis == "Y" else UsdGeom.Tokens.z)
     UsdGeom.SetStageMetersPerUnit(stage, float(meters_per_unit))
     root = UsdGeom.Xform.Define(stage, SCENE_PRIM)
-    root.AddRotateXOp().Set(UP_AXIS_ROTATE_X[up_axis])
+    if collision is None:
+        root.AddRotateXOp().Set(UP_AXIS_ROTATE_X[up_axis])
+    else:
+        root_T = np.eye(4)
+        root_T[:3, :3] = STAGE_FROM_ZUP[up_axis]
+        root_T = root_T @ _ground_alignment(collision)
+        root.AddTransformOp().Set(_matrix4d(Gf, root_T))
     stage.SetDefaultPrim(root.GetPrim())
     stage.GetRootLayer().customLayerData = {"lyra:sourceFrame": "OpenCV (x right, y down, z forward)"}
 
@@ -171,6 +258,15 @@ def build_stage(
                 getattr(cam, f"Create{name[0].upper()}{name[1:]}Attr")(float(p[name]))
             cam.CreateClippingRangeAttr(Gf.Vec2f(*near_far))
 
+    if collision is not None:
+        _author_collision(stage, collision, collision_hulls)
+    if physics_scene:
+        from pxr import UsdPhysics
+
+        ps = UsdPhysics.Scene.Define(stage, PHYSICS_SCENE_PRIM)
+        ps.CreateGravityDirectionAttr(Gf.Vec3f(0.0, -1.0, 0.0) if up_axis == "Y" else Gf.Vec3f(0.0, 0.0, -1.0))
+        ps.CreateGravityMagnitudeAttr(float(GRAVITY / meters_per_unit))
+
 
 def save_usd(
     path: str | os.PathLike,
@@ -179,6 +275,9 @@ def save_usd(
     sh_degree: int | None = None,
     up_axis: str = "Y",
     meters_per_unit: float = 1.0,
+    collision=None,
+    collision_hulls: bool = False,
+    physics_scene: bool | None = None,
 ) -> Path:
     """Write ``g`` (and optional trajectory ``cameras``) as .usda, .usdc or .usdz (chosen by extension).
 
@@ -189,6 +288,7 @@ def save_usd(
         sh_degree: 0 or 3; None keeps degree 0 as 0 and pads degrees 1..2 to 3.
         up_axis: "Y" (default, right-handed Y-up) or "Z" (right-handed Z-up).
         meters_per_unit: stage ``metersPerUnit`` (scene units are the reconstruction's).
+        collision, collision_hulls, physics_scene: collision geometry and physics (see :func:`build_stage`).
     """
     _, _, Usd, _, UsdUtils, _, _ = _import_pxr()
     path = Path(path)
@@ -201,7 +301,8 @@ def save_usd(
         try:
             layer = tmpdir / ("scene.usdc" if ext == "usdz" else f"scene.{ext}")
             stage = Usd.Stage.CreateNew(str(layer))
-            build_stage(stage, g, cameras, sh_degree=sh_degree, up_axis=up_axis, meters_per_unit=meters_per_unit)
+            build_stage(stage, g, cameras, sh_degree=sh_degree, up_axis=up_axis, meters_per_unit=meters_per_unit,
+                        collision=collision, collision_hulls=collision_hulls, physics_scene=physics_scene)
             stage.GetRootLayer().Save()
             del stage
             out = layer

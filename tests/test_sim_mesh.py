@@ -22,7 +22,7 @@ from lyra.sim import (
     sim_frame,
     write_collision_dir,
 )
-from lyra.sim.evaluate import mesh_accuracy, surface_distance
+from lyra.sim.evaluate import mesh_accuracy, room_cameras, surface_distance
 from lyra.sim.mesh import TriMesh
 from lyra.world import Box, Plane, World, generate_world
 
@@ -34,19 +34,6 @@ def _cams(eyes, targets, H, W, fov_y_deg):
                   torch.tensor(np.asarray(targets), dtype=torch.float32))
     f = 0.5 * H / math.tan(math.radians(fov_y_deg / 2))
     return Cameras(w2c, intrinsics_matrix(f, f, W / 2, H / 2).expand(len(w2c), 3, 3).clone(), H, W)
-
-
-def _room_cameras(H, W):
-    """48 views from three points inside a generate_world room: 8 headings, looking 24 degrees up and down."""
-    eyes, targets = [], []
-    for pos in [(0, -0.3, 0.0), (0.8, -0.5, 3.0), (-0.8, -0.4, 5.0)]:
-        for k in range(8):
-            a = 2 * math.pi * k / 8
-            for pitch in (0.45, -0.45):
-                e = np.array(pos, float)
-                eyes.append(e)
-                targets.append(e + np.array([math.sin(a), pitch, math.cos(a)]))
-    return _cams(eyes, targets, H, W, 2 * math.degrees(math.atan(0.5 * H / (0.5 * W))))
 
 
 def _arch_world() -> World:
@@ -126,7 +113,7 @@ def test_ground_detection_tilted_plane_under_cameras():
 def test_room_mesh_from_exact_depth_is_within_a_quarter_voxel():
     """generate_world room, exact depth at 48 views: mean < 0.25 voxel, p95 < 0.75 voxel; ground within 0.1 voxel."""
     world = generate_world(3, "room")
-    cams = _room_cameras(72, 96)
+    cams = room_cameras(72, 96)
     depth = world.render(cams).depth[:, 0].numpy()
     geom = collision_from_depth(depth, None, cams.w2c.numpy(), cams.K.numpy(),
                                 CollisionConfig(grid=80, decompose="none"))
@@ -151,10 +138,10 @@ def test_room_mesh_from_lifted_gaussians():
     from lyra.gaussians import merge
 
     world = generate_world(3, "room")
-    lift = _room_cameras(72, 96)[::6]
+    lift = room_cameras(72, 96)[::6]
     r = world.render(lift)
     g = merge([depth_to_gaussians(r.rgb[i], r.depth[i], lift[i]) for i in range(len(lift))])
-    geom = build_collision(g, _room_cameras(72, 96)[::2], CollisionConfig(grid=80, decompose="none", max_width=96))
+    geom = build_collision(g, room_cameras(72, 96)[::2], CollisionConfig(grid=80, decompose="none", max_width=96))
     acc = mesh_accuracy(geom, world)
     print("room from Gaussians:", acc, geom.timings)
     assert acc["mean"] < 1.0 * geom.voxel and acc["p95"] < 2.5 * geom.voxel
@@ -259,3 +246,25 @@ def test_cli_mesh_on_a_scene_folder(tmp_path, capsys):
     assert main(["mesh", str(empty), "--out", str(out)]) == 2
     assert "scene.ply" in capsys.readouterr().err
     assert main(["mesh", str(scene), "--out", str(out), "--scale", "big"]) == 2
+
+
+def test_median_depth_is_exact_on_a_frontal_plane_and_alpha_matches_the_rasterizer():
+    from lyra.cache3d import depth_to_gaussians
+    from lyra.sim.depth import render_median_depth
+    from lyra.sim.mesh import render_depth
+
+    H = W = 32
+    cam = _cams([(0, 0, 0)], [(0, 0, 1)], H, W, 90.0)
+    z = np.full((H, W), 3.0, np.float32)
+    z[:, W // 2:] = 5.0  # a step: the median depth keeps it sharp, expected depth blends it
+    g = depth_to_gaussians(torch.full((3, H, W), 0.5), torch.tensor(z)[None], cam)
+    med, a_med = render_median_depth(g, cam)
+    exp, a_exp = render_depth(g, cam)
+    np.testing.assert_allclose(a_med, a_exp, atol=1e-3)
+    away = np.zeros((H, W), bool)
+    away[2:-2, 2:W // 2 - 2] = away[2:-2, W // 2 + 2:-2] = True
+    np.testing.assert_allclose(med[0][away], z[away], atol=1e-5)
+    step = med[0][2:-2, W // 2 - 1:W // 2 + 1]
+    assert np.isin(step, [3.0, 5.0]).all()  # at the step: one of the two surfaces, never in between
+    e = exp[0][2:-2, W // 2 - 1:W // 2 + 1]
+    assert ((e > 3.2) & (e < 4.8)).any()  # the rasterizer's expected depth mixes the two sides

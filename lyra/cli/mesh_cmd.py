@@ -4,7 +4,8 @@ SCENE is a Gaussian file (.ply/.spz, with ``--cameras NPZ`` or a ``cameras.npz``
 ``lyra generate`` / ``lyra demo`` (``scene.ply`` + ``cameras.npz``). Writes into DIR: ``mesh.<fmt>`` (the fused
 surface, closed), ``objects.<fmt>`` (the objects above the ground, decimated), ``hulls/hull_NNN.obj`` (convex
 pieces), ``collision.npz`` (all of it, for ``lyra.sim.load_collision``), ``collision.json`` (frame, ground, counts,
-timings) and, with ``--usd``, ``scene.<usdz|usda|usdc>`` (splats + colliders + physics scene). All geometry is in
+timings), with ``--mjcf`` ``scene.xml`` (MuJoCo: ground plane + hulls) and, with ``--usd``,
+``scene.<usdz|usda|usdc>`` (splats + colliders + physics scene). All geometry is in
 the sim frame: metres, +z up, ground plane z = 0. Results are cached per scene, cameras and options.
 """
 
@@ -69,12 +70,17 @@ def run(args: argparse.Namespace) -> int:
     paths = write_collision_dir(args.out, geom, args.format, extra={
         "scene": str(ply), "cameras": str(cam_path), "from_cache": cached})
     usd = ""
+    if args.mjcf:
+        from lyra.sim.mjscene import build_spec
+
+        (Path(args.out) / "scene.xml").write_text(build_spec(geom).to_xml())
+        usd += ", scene.xml"
     if args.usd:
         from lyra.export.usd import save_usd
 
         target = Path(args.out) / f"scene.{args.usd}"
         save_usd(target, g, cams, up_axis="Z", collision=geom, collision_hulls=args.usd_hulls)
-        usd = f", {target.name}"
+        usd += f", {target.name}"
     s = geom.stats
     ground = s.get("ground") or {}
     gtxt = ("ground detected" if ground.get("detected") else "no ground plane found") if ground else "no ground"
@@ -116,6 +122,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--usd-hulls", action="store_true",
                    help="USD colliders are our convex hulls (convexHull) instead of one mesh per object "
                         "(convexDecomposition)")
+    p.add_argument("--mjcf", action="store_true",
+                   help="also write scene.xml: a MuJoCo model of the ground plane and the hulls (needs mujoco)")
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache folder (default $LYRA_SIM_CACHE or ~/.cache/lyra/sim)")
     p.add_argument("--no-cache", action="store_true", help="always rebuild, store nothing")

@@ -22,7 +22,7 @@ Stage layout (what Isaac Sim / Omniverse and other OpenUSD 26 consumers read)::
                                                 the ground alignment: children are in the gravity-aligned frame
             def Plane "Ground"                  axis Z at z = 0; PhysicsCollisionAPI (static), purpose guide
             def Xform "Objects"
-                def Mesh "part_000" ...         one closed mesh per object; PhysicsCollisionAPI +
+                def Mesh "object_000" ...       one closed mesh per object; PhysicsCollisionAPI +
                                                 PhysicsMeshCollisionAPI (approximation convexDecomposition)
             (or def Xform "Hulls" / Mesh "hull_000" ...: our CoACD hulls, approximation convexHull)
         def PhysicsScene "PhysicsScene"         gravity along the stage's -up, 9.81 m/s^2 in stage units

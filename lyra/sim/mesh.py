@@ -35,7 +35,7 @@ from lyra.sim.tsdf import Volume, fuse_tsdf, incidence_cos
 
 DECOMPOSITIONS = ("coacd", "hull", "none")
 DEPTHS = ("median", "expected")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 GROUND_MIN_COS = 0.2  # ground and bounds come from pixels seen within ~78 degrees of their normal
 
 

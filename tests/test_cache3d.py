@@ -15,8 +15,11 @@ from lyra.cache3d import (
     inpaint,
     lift_points,
     unproject_depth,
+    warp_cpu,
     warp_image,
 )
+from lyra.cache3d.inpaint import _inpaint_torch
+from lyra.cache3d.warp import _forward_warp_torch
 from lyra.cameras import Cameras, default_intrinsics, intrinsics_matrix, look_at, trajectory_w2c
 from lyra.world import generate_world
 
@@ -228,6 +231,85 @@ def test_warp_to_other_resolution() -> None:
     assert r.mask.mean() == pytest.approx(0.25)
 
 
+# ---------------------------------------------------------------------------------------------- numba warp kernel
+def _tricky_cloud(channels: int, seed: int = 0) -> PointCache:
+    """Random points around z = 3 plus points behind the camera, far off-screen, non-finite, at z = near, on a
+    plane z = 2 denser than the pixels (equal-z ties) and exact duplicates (100..159 repeated as 200..259)."""
+    g = torch.Generator().manual_seed(seed)
+    n = 600
+    pts = torch.randn(n, 3, generator=g) * torch.tensor([1.5, 1.0, 1.0]) + torch.tensor([0.0, 0.0, 3.0])
+    pts[:40, 2] = -1.0 - torch.rand(40, generator=g)  # behind the identity camera
+    pts[40:80, :2] *= 25.0  # off-screen
+    gy, gx = torch.meshgrid(torch.linspace(-0.5, 0.5, 10), torch.linspace(-0.7, 0.7, 12), indexing="ij")
+    pts[80:200] = torch.stack([gx.reshape(-1), gy.reshape(-1), torch.full((120,), 2.0)], 1)
+    pts[200:260] = pts[100:160]
+    pts[260] = float("nan")
+    pts[261] = torch.tensor([0.0, 0.0, float("inf")])  # projects to (cx, cy) at z = inf: a pixel of depth inf
+    pts[262] = torch.tensor([float("inf"), 0.0, 3.0])
+    pts[263] = torch.tensor([0.1, 0.1, 1e-3])  # exactly at camera 0's near plane: dropped there
+    return PointCache(pts, torch.rand(n, channels, generator=g), torch.arange(n))
+
+
+def _tricky_cameras(dtype: torch.dtype) -> Cameras:
+    H, W = 14, 19
+    w2c = torch.cat([torch.eye(4)[None], translated(0.3, -0.2, 0.4)[None],
+                     look_at(torch.tensor([[0.5, 0.3, -1.0], [0.0, 0.0, 6.0]]), torch.tensor([[0.0, 0.0, 3.0]] * 2)),
+                     translated(tz=2.5)[None]])  # the last two see the points behind the first camera
+    K = intrinsics_matrix(15.0, 16.0, W / 2 + 0.3, H / 2 - 0.2).expand(len(w2c), 3, 3)
+    return Cameras(w2c, K, H, W).to(dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("footprint", ["nearest", "bilinear"])
+def test_warp_numba_kernel_matches_torch(footprint: str, dtype: torch.dtype) -> None:
+    for channels, kwargs in ((3, {}), (1, dict(near=0.5, background=-1.0, depth_tolerance=0.1))):
+        cache, cams = _tricky_cloud(channels), _tricky_cameras(dtype)
+        assert warp_cpu.supports(cache.points, cache.colors, cams)
+        a = forward_warp(cache, cams, footprint=footprint, **kwargs)  # type: ignore[arg-type]
+        b = _forward_warp_torch(cache, cams, footprint=footprint, **kwargs)  # type: ignore[arg-type]
+        assert a.rgb.dtype == a.depth.dtype == a.mask.dtype == torch.float32 and a.index.dtype == torch.int64
+        assert torch.equal(a.index, b.index) and torch.equal(a.mask, b.mask)
+        if footprint == "nearest":
+            assert torch.equal(a.rgb, b.rgb) and torch.equal(a.depth, b.depth)
+        else:
+            assert torch.allclose(a.rgb, b.rgb, rtol=1e-6, atol=1e-6)
+            assert torch.allclose(a.depth, b.depth, rtol=1e-6, atol=1e-6)
+        assert 0.05 < a.mask.mean() < 0.95
+        # z ties: a duplicate never beats its lower-index twin; the plane's equal-z points compete per pixel
+        assert torch.isin(a.index, torch.arange(100, 160)).any()
+        assert not torch.isin(a.index, torch.tensor([*range(200, 261), 262])).any()
+        assert not (a.index[0] == 263).any()  # at the near plane of camera 0
+    # one camera, and chunked torch cameras, give the same frames
+    single = forward_warp(cache, cams[2], footprint=footprint)  # type: ignore[arg-type]
+    chunked = _forward_warp_torch(cache, cams, footprint=footprint, max_elements=700)  # type: ignore[arg-type]
+    assert torch.equal(single.index[0], chunked.index[2])
+    assert torch.allclose(single.rgb[0], chunked.rgb[2], rtol=1e-6, atol=1e-6)
+
+
+def test_warp_and_inpaint_kernels_keep_torch_threads() -> None:
+    """torch's thread count is unchanged by the kernels; the parallel (2 threads) and serial results agree."""
+    cache, cams = _tricky_cloud(3), _tricky_cameras(torch.float32)
+    out = []
+    for n in (1, 2, 1):
+        torch.set_num_threads(n)
+        r = forward_warp(cache, cams, footprint="bilinear")
+        forward_warp(cache, cams[:1])
+        out.append((r, inpaint(r.rgb, r.mask, smooth_iters=2)))
+        assert torch.get_num_threads() == n
+    for r, filled in out[1:]:
+        assert torch.equal(r.rgb, out[0][0].rgb) and torch.equal(r.index, out[0][0].index)
+        assert torch.equal(filled, out[0][1])
+
+
+def test_warp_with_gradients_takes_the_torch_path() -> None:
+    cache, cams = _tricky_cloud(3), _tricky_cameras(torch.float32)
+    colors = cache.colors.clone().requires_grad_(True)
+    assert not warp_cpu.supports(cache.points, colors, cams)
+    r = forward_warp(PointCache(cache.points, colors, cache.pixels), cams, footprint="bilinear")
+    r.rgb.sum().backward()
+    assert colors.grad is not None and colors.grad.abs().sum() > 0
+
+
 # ---------------------------------------------------------------------------------------------- procedural worlds
 def _depth_range_ok(warped: torch.Tensor, exact: torch.Tensor, rel: float = 5e-3) -> torch.Tensor:
     """Whether warped depth lies within the exact depth range of the 3x3 neighbourhood of its pixel.
@@ -360,6 +442,30 @@ def test_inpaint_edge_cases() -> None:
     assert torch.allclose(out, img[0][:, 3:4, 4:5].expand(3, 7, 9))
     with pytest.raises(ValueError):
         inpaint(img, torch.ones(2, 1, 7, 8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_inpaint_numba_kernel_matches_torch(dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(3)
+    for shape in ((3, 3, 17, 23), (2, 1, 1, 1), (2, 2, 1, 9), (1, 4, 8, 1), (2, 3, 32, 48)):
+        B, C, H, W = shape
+        x = torch.rand(*shape, generator=g, dtype=torch.float64).to(dtype)
+        valid = torch.rand(B, 1, H, W, generator=g) > 0.6
+        valid[0] = False  # a frame without any valid pixel
+        if B > 1:
+            valid[1, :, : H // 2 + 1] = True  # and one with a large hole
+        for iters in (0, 3):
+            a = inpaint(x, valid.float(), smooth_iters=iters, fill=0.25)
+            b = _inpaint_torch(x, valid, iters, 0.25)
+            assert a.dtype == dtype and a.shape == x.shape
+            keep = valid.expand_as(x)
+            assert torch.equal(a[keep], x[keep])
+            assert torch.allclose(a, b, rtol=0, atol=1e-6 if dtype == torch.float32 else 1e-12)
+    # leading batch dimensions
+    x = torch.rand(2, 3, 3, 9, 10, generator=g, dtype=torch.float64).to(dtype)
+    m = (torch.rand(2, 3, 1, 9, 10, generator=g) > 0.5).float()
+    ref = _inpaint_torch(x.reshape(6, 3, 9, 10), m.reshape(6, 1, 9, 10) > 0.5, 2, 0.5).reshape(x.shape)
+    assert torch.allclose(inpaint(x, m, smooth_iters=2), ref, rtol=0, atol=1e-6)
 
 
 def test_warp_then_inpaint_world() -> None:

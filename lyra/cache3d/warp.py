@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lyra.cache3d import warp_cpu
 from lyra.cache3d.lift import PointCache, lift_points
 from lyra.cameras.camera import Cameras
 
@@ -86,6 +87,10 @@ def forward_warp(
     depth test and the colour/depth are the bilinear-weighted mean of the points within
     ``depth_tolerance`` (relative) of that nearest z (fewer holes, slightly blurred edges).
 
+    CPU tensors (float32/float64 cameras, no autograd) take the numba kernel of
+    :mod:`lyra.cache3d.warp_cpu`, parallel over cameras; other devices the torch implementation.
+    Both give the same results (computed in the cameras' dtype).
+
     Args:
         cache: P world points with C-channel colours.
         cameras: N target cameras (H x W).
@@ -93,12 +98,32 @@ def forward_warp(
         near: points with camera z <= near are dropped (behind or at the camera).
         depth_tolerance: relative z band that blends in bilinear mode (unused for nearest).
         background: colour written into holes.
-        max_elements: bound on N_chunk * P projected points held at once (cameras are chunked).
+        max_elements: bound on N_chunk * P projected points held at once (cameras are chunked; torch path).
     Returns:
         WarpResult with rgb [N, C, H, W], depth [N, 1, H, W], mask [N, 1, H, W], index [N, 1, H, W].
     """
     if footprint not in ("nearest", "bilinear"):
         raise ValueError(f"forward_warp: footprint must be 'nearest' or 'bilinear', got {footprint!r}")
+    if len(cameras) > 0 and len(cache) > 0 and warp_cpu.supports(cache.points, cache.colors, cameras):
+        rgb, depth, index = warp_cpu.forward_warp_cpu(
+            cache.points, cache.colors, cameras, bilinear=footprint == "bilinear", near=near,
+            depth_tolerance=depth_tolerance, background=background)
+        return WarpResult(rgb, depth, (index >= 0).float(), index)
+    return _forward_warp_torch(cache, cameras, footprint=footprint, near=near, depth_tolerance=depth_tolerance,
+                               background=background, max_elements=max_elements)
+
+
+def _forward_warp_torch(
+    cache: PointCache,
+    cameras: Cameras,
+    *,
+    footprint: Footprint = "nearest",
+    near: float = 1e-3,
+    depth_tolerance: float = 0.02,
+    background: float = 0.0,
+    max_elements: int = 1 << 24,
+) -> WarpResult:
+    """The torch implementation of :func:`forward_warp` (any device; the CUDA path and the numba kernel's reference)."""
     N, H, W = len(cameras), cameras.height, cameras.width
     P, C = cache.points.shape[0], cache.colors.shape[1]
     dev, dt = cameras.device, cameras.dtype

@@ -37,6 +37,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
         mesh_cmd,
         render_cmd,
         sdg_cmd,
+        sim_cmd,
         train_cmd,
         view_cmd,
         world_cmd,
@@ -44,7 +45,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
     from lyra.tokenizer import cli as tokenizer_cmd
 
     for mod in (info, demo_cmd, generate_cmd, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd,
-                sdg_cmd, data_cmd, train_cmd, eval_cmd, mesh_cmd):
+                sdg_cmd, data_cmd, train_cmd, eval_cmd, mesh_cmd, sim_cmd):
         mod.add_parser(subparsers)
 
 

@@ -14,7 +14,8 @@ the axes, the scale moves the centre; pixels are unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ COLLISION_GROUP = 3  # geom group of the static colliders (hide with MjvOption.g
 
 
 def _mujoco():
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless: EGL offscreen rendering (read at import)
     try:
         import mujoco
     except ImportError as exc:
@@ -155,3 +158,84 @@ def drop(spec: Any, seconds: float = 2.0, sample_every: float = 0.05) -> dict[st
             "speeds": {nm: float(np.linalg.norm(data.cvel[b + 1][3:])) for b, nm in enumerate(names)},
             "times": np.asarray(times), "trajectory": {nm: tr[:, b] for b, nm in enumerate(names)},
             "steps": n, "steps_per_second": n / elapsed if elapsed > 0 else float("inf")}
+
+
+@dataclass
+class Trajectory:
+    """Every body's pose at every step of a simulation (sim frame, metres).
+
+    Attributes:
+        time: [T] seconds (T = steps + 1: the start, then after each step).
+        body_names: the B bodies (the world body left out).
+        body_pos: [T, B, 3] positions; body_quat: [T, B, 4] orientations (w, x, y, z).
+        qpos: [T, nq], qvel: [T, nv], ctrl: [T, nu] (the controls applied in the step that follows).
+        steps: mj_step calls; step_seconds: wall seconds inside mj_step; loop_seconds: wall seconds of the whole
+            loop (controller and recording included).
+    """
+
+    time: np.ndarray
+    body_names: list[str]
+    body_pos: np.ndarray
+    body_quat: np.ndarray
+    qpos: np.ndarray
+    qvel: np.ndarray
+    ctrl: np.ndarray
+    steps: int
+    step_seconds: float
+    loop_seconds: float
+
+    @property
+    def steps_per_second(self) -> float:
+        """mj_step calls per wall second (physics only)."""
+        return self.steps / self.step_seconds if self.step_seconds > 0 else float("inf")
+
+    def body(self, name: str) -> np.ndarray:
+        """[T, 3] positions of body ``name``."""
+        return self.body_pos[:, self.body_names.index(name)]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of an .npz (names as the attributes; body_names as a string array)."""
+        return {"time": self.time, "body_names": np.asarray(self.body_names), "body_pos": self.body_pos,
+                "body_quat": self.body_quat, "qpos": self.qpos, "qvel": self.qvel, "ctrl": self.ctrl}
+
+
+def simulate(model: Any, seconds: float, controller: Callable[[Any, Any], None] | None = None,
+             data: Any = None) -> tuple[Trajectory, Any]:
+    """Step ``model`` for ``seconds`` (``controller(model, data)`` sets ``data.ctrl`` before each step) and record
+    every body at every step; returns (trajectory, the final MjData)."""
+    import time
+
+    mujoco = _mujoco()
+    if data is None:
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+    n = int(round(seconds / model.opt.timestep))
+    T, B = n + 1, model.nbody - 1
+    pos, quat = np.zeros((T, B, 3)), np.zeros((T, B, 4))
+    qpos, qvel, ctrl = np.zeros((T, model.nq)), np.zeros((T, model.nv)), np.zeros((T, model.nu))
+    times = np.zeros(T)
+
+    def record(k: int) -> None:
+        mujoco.mj_kinematics(model, data)  # after mj_step, xpos still holds the poses of the previous qpos
+        times[k] = data.time
+        pos[k], quat[k] = data.xpos[1:], data.xquat[1:]
+        qpos[k], qvel[k] = data.qpos, data.qvel
+
+    record(0)
+    step_s = 0.0
+    t_loop = time.perf_counter()
+    for i in range(n):
+        if controller is not None:
+            controller(model, data)
+        ctrl[i] = data.ctrl
+        t0 = time.perf_counter()
+        mujoco.mj_step(model, data)
+        step_s += time.perf_counter() - t0
+        if not np.isfinite(data.qpos).all():
+            raise SimError(f"the simulation diverged at t = {data.time:.3f} s (NaN state)")
+        record(i + 1)
+    loop_s = time.perf_counter() - t_loop
+    if n:
+        ctrl[n] = ctrl[n - 1]
+    names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b) or f"body_{b}" for b in range(1, model.nbody)]
+    return Trajectory(times, names, pos, quat, qpos, qvel, ctrl, n, step_s, loop_s), data

@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
             scale = float(args.scale)
         except ValueError:
             raise CLIError(f"--scale must be a number (metres per scene unit) or 'auto', got {args.scale!r}") from None
-    col = CollisionConfig(grid=args.grid, up=args.up, scale=scale, camera_height=args.camera_height,
+    col = CollisionConfig(grid=args.grid, up=args.up or "-y", scale=scale, camera_height=args.camera_height,
                           decompose=args.decompose, coacd_threshold=args.coacd_threshold, max_faces=args.max_faces,
                           max_views=args.max_views, seed=args.seed)
     cfg = SimConfig(robot=args.robot, motion=args.motion, seconds=args.seconds, timestep=args.timestep, fps=args.fps,
                     balls=args.balls, robot_xy=tuple(args.robot_xy) if args.robot_xy else None, yaw_deg=args.yaw,
                     width=args.width, supersample=args.supersample, depth_tolerance=args.depth_tolerance,
-                    video=not args.no_video, collision=col)
+                    video=not args.no_video, up_fallback=args.up is None, collision=col)
     cfg.validate()
     if cfg.video:
         from lyra.sim.render import gl_error
@@ -129,8 +129,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth-tolerance", type=float, default=0.03,
                    help="relative depth margin before the splats hide the robot (default 0.03)")
     p.add_argument("--no-video", action="store_true", help="simulate only (no rendering, no OpenGL needed)")
-    p.add_argument("--up", choices=UP_AXES, default="-y",
-                   help="up axis of the scene (default -y: OpenCV scenes from lyra generate/demo; auto: fitted)")
+    p.add_argument("--up", choices=UP_AXES, default=None,
+                   help="up axis of the scene: an axis or auto (fitted ground normal); default -y (OpenCV scenes "
+                        "from lyra generate/demo), auto when no ground plane is found along -y")
     p.add_argument("--scale", default="auto",
                    help="metres per scene unit, or auto (default: median camera height = --camera-height)")
     p.add_argument("--camera-height", type=float, default=1.6, help="metres, for --scale auto (default 1.6)")

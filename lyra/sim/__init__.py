@@ -4,6 +4,9 @@
 and returns a :class:`CollisionGeometry` (metres, +z up, ground at z = 0): the fused mesh, the objects and their
 convex hulls. ``build_collision_cached`` caches it per scene; ``write_collision_dir`` writes the files of
 ``lyra mesh``. ``lyra.sim.evaluate`` measures a mesh against a procedural world's exact surfaces.
+MuJoCo (optional ``sim`` extra, imported on use): ``lyra.sim.mjscene`` (scenes, cameras, ``simulate``),
+``lyra.sim.robot`` (the vendored dm_control humanoid and its motions), ``lyra.sim.render`` (headless rendering,
+depth-tested compositing over the splats) and ``lyra.sim.pipeline.run_sim`` (``lyra sim``).
 """
 
 from lyra.sim.errors import SimError

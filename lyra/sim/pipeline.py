@@ -26,7 +26,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class SimConfig:
         supersample: robot render samples per output pixel along each axis (soft edges).
         depth_tolerance: relative depth margin of the occlusion test (:func:`lyra.sim.render.composite`).
         video: render and write the video (needs offscreen OpenGL).
+        up_fallback: when no ground plane is found along ``collision.up``, fit the up axis (``up="auto"``).
         background: splat render background RGB.
         collision: options of the collision geometry.
     """
@@ -75,6 +76,7 @@ class SimConfig:
     supersample: int = 2
     depth_tolerance: float = 0.03
     video: bool = True
+    up_fallback: bool = False
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     collision: CollisionConfig = field(default_factory=lambda: CollisionConfig(up="-y", scale="auto"))
 
@@ -230,11 +232,23 @@ def run_sim(gaussians: Any, cameras: Any, path: Any, cfg: SimConfig, out: str | 
     report: dict[str, Any] = {"inputs": dict(info or {})}
     t_all = time.perf_counter()
 
-    with timer.stage("collision", "cache" if use_cache else "no cache"):
+    def collision(c: CollisionConfig) -> tuple[CollisionGeometry, bool]:
         if use_cache:
-            geom, cached = build_collision_cached(gaussians, cameras, cfg.collision, cache_dir)
-        else:
-            geom, cached = build_collision(gaussians, cameras, cfg.collision), False
+            return build_collision_cached(gaussians, cameras, c, cache_dir)
+        return build_collision(gaussians, cameras, c), False
+
+    with timer.stage("collision", f"up {cfg.collision.up}, {'cache' if use_cache else 'no cache'}"):
+        try:
+            geom, cached = collision(cfg.collision)
+            found = geom.ground is not None and geom.ground.detected
+        except SimError:
+            if not (cfg.up_fallback and cfg.collision.up != "auto"):
+                raise
+            found = False
+        if not found and cfg.up_fallback and cfg.collision.up != "auto":
+            timer.warn(f"no ground plane along {cfg.collision.up}: fitting the up axis (--up auto)")
+            cfg.collision = replace(cfg.collision, up="auto")
+            geom, cached = collision(cfg.collision)
         write_collision_dir(out / "collision", geom, extra={"from_cache": cached})
     report["collision"] = {"from_cache": cached, "scale_m_per_unit": geom.scale, "voxel_m": geom.voxel,
                            "mesh_faces": geom.stats.get("mesh_faces"), "objects": len(geom.parts),

@@ -148,6 +148,7 @@ def _tiny_scene(tmp_path):
 
 
 def test_lyra_sim_end_to_end(tmp_path, capsys):
+    pytest.importorskip("trimesh")  # collision/ files
     from lyra.cli.main import main
 
     scene = _tiny_scene(tmp_path / "scene")

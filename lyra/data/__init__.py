@@ -11,13 +11,15 @@ from lyra.data.reader import (
     ReaderConfig,
     Sample,
     SceneDataset,
+    SourceClip,
     load_latent_stats,
     read_latent,
+    read_source_video,
     split_keys,
 )
 from lyra.data.safe_pickle import UnsafePickleError, load_numpy_pickle, save_numpy_pickle
-from lyra.data.sampling import SamplePlan, SamplingConfig, plan_sample
-from lyra.data.writer import TrajectoryRecord, WriteOptions, scene_complete, write_scene
+from lyra.data.sampling import SamplePlan, SamplingConfig, normalized_times, plan_sample
+from lyra.data.writer import TrajectoryRecord, WriteOptions, scene_complete, write_scene, write_source
 
 __all__ = [
     "MODALITIES",
@@ -31,18 +33,22 @@ __all__ = [
     "SamplePlan",
     "SamplingConfig",
     "SceneDataset",
+    "SourceClip",
     "TrajectoryRecord",
     "UnsafePickleError",
     "WriteOptions",
     "check_dataset",
     "load_latent_stats",
     "load_numpy_pickle",
+    "normalized_times",
     "plan_sample",
     "read_depth_zip",
     "read_latent",
+    "read_source_video",
     "save_numpy_pickle",
     "scene_complete",
     "split_keys",
     "write_depth_zip",
     "write_scene",
+    "write_source",
 ]

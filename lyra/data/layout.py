@@ -3,8 +3,11 @@
 ``<view>`` is the trajectory index (0..5 static, 0..11 dynamic), ``<key>`` the scene name, identical
 across views and modalities. The official loader counts every root entry except ``flag`` as a view,
 so everything lyra adds (per-scene done markers and meta, world files, latent statistics, the run
-config) lives under ``<root>/flag/``; a dataset written by ``lyra sdg`` stays readable by the
-official loader.
+config, and for dynamic data the source video of each scene) lives under ``<root>/flag/``; a dataset
+written by ``lyra sdg`` stays readable by the official loader.
+
+Dynamic datasets (``lyra sdg --dynamic``) keep each scene's source video in ViPE's artifact layout
+(sdg.md §5.1) under ``<root>/flag/source/<modality>/<key>.<ext>`` (rgb, pose, intrinsics, depth).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ STATS_NAME = "latent_stats.npz"  # [C, T_stats] mean / std of raw latents used f
 RUN_NAME = "lyra_sdg.json"  # our SDG run config (marks a lyra-written dataset)
 DONE_SUFFIX = ".done.json"  # per-scene completion marker (written last) with the scene's meta
 WORLD_SUFFIX = ".world.json"
+SOURCE_DIR = "source"  # under EXTRA_DIR: the source videos of dynamic scenes (ViPE layout)
+SOURCE_MODALITIES = ("rgb", "pose", "intrinsics", "depth")
 
 
 class DataError(InputError):
@@ -48,6 +53,12 @@ class Layout:
         if modality not in MODALITY_SUFFIX:
             raise DataError(f"unknown modality {modality!r} (one of {', '.join(MODALITIES)})")
         return self.root / str(view) / modality / f"{key}{MODALITY_SUFFIX[modality]}"
+
+    def source_path(self, modality: str, key: str) -> Path:
+        """``<root>/flag/source/<modality>/<key><suffix>``: a dynamic scene's source video (ViPE layout)."""
+        if modality not in SOURCE_MODALITIES:
+            raise DataError(f"unknown source modality {modality!r} (one of {', '.join(SOURCE_MODALITIES)})")
+        return self.extra / SOURCE_DIR / modality / f"{key}{MODALITY_SUFFIX[modality]}"
 
     @property
     def extra(self) -> Path:

@@ -5,8 +5,11 @@
 * Sampling: :mod:`lyra.data.sampling` (method.md §8.5).
 * Loading: latents through the numpy-only unpickler, denormalised to raw ``[V*T_l, C, h, w]``;
   frames decoded from the mp4 (only the needed ones); cameras from pose/intrinsics npz by frame index
-  (exact match); EXR depth (half or float). Any missing or malformed file raises :class:`DataError`
-  naming it (no silent retries).
+  (exact match); EXR depth (half or float); the frame times of the dynamic model (method.md §2.5).
+  Any missing or malformed file raises :class:`DataError` naming it (no silent retries).
+* Dynamic data (``lyra sdg --dynamic``): frame i of every trajectory folder shows scene time i / (N - 1);
+  folders 6-11 are the time-reversed ("flipped") supervision, read as targets; a scene's source video is
+  read by :func:`read_source_video`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from lyra.cameras import Cameras
 from lyra.data.exr import DepthZipError, read_depth_zip
 from lyra.data.layout import DataError, Layout
 from lyra.data.safe_pickle import UnsafePickleError, load_numpy_pickle
-from lyra.data.sampling import SamplePlan, SamplingConfig, plan_sample
+from lyra.data.sampling import SamplePlan, SamplingConfig, normalized_times, plan_sample
 from lyra.errors import reading
 from lyra.utils.inputs import load_npz, load_tensors, read_json
 
@@ -214,6 +217,50 @@ def crop_resize(images: Tensor, K: Tensor, size: tuple[int, int], mode: str = "b
     return out, K
 
 
+# ---------------------------------------------------------------------------------------------- source videos
+@dataclass
+class SourceClip:
+    """A dynamic scene's source video (what ``lyra sdg --dynamic`` conditions its trajectories on).
+
+    Attributes:
+        frames: [T, 3, H, W] float32 in [0, 1].
+        depth: [T, 1, H, W] float32 z-depth (0 = invalid).
+        cameras: T cameras (per-frame pose and intrinsics, world frame as stored).
+        times: [T] float32 scene times of the frames (the world's normalised time).
+    """
+
+    frames: Tensor
+    depth: Tensor
+    cameras: Cameras
+    times: Tensor
+
+
+def read_source_video(root: str | os.PathLike, key: str) -> SourceClip:
+    """Read scene ``key``'s source video from ``<root>/flag/source/`` (ViPE layout) with its frame times."""
+    L = Layout(root)
+    frames = read_video_frames(L.source_path("rgb", key))
+    T, (H, W) = frames.shape[0], frames.shape[-2:]
+    c2w = read_indexed_npz(L.source_path("pose", key), range(T), (4, 4))
+    intr = read_indexed_npz(L.source_path("intrinsics", key), range(T), (4,))
+    cams = cameras_from_arrays(c2w, intr, H, W, where=str(L.source_path("pose", key)))
+    try:
+        depth = read_depth_zip(L.source_path("depth", key), list(range(T)))
+    except DepthZipError as exc:
+        raise DataError(str(exc)) from exc
+    done = L.done_path(key)
+    meta = read_json(done, "scene done marker", DataError) if done.is_file() else {}
+    times = meta.get("times") if isinstance(meta, dict) else None
+    if times is None:
+        times = np.linspace(0.0, 1.0, T) if T > 1 else np.zeros(1)
+    try:
+        t = torch.as_tensor(np.asarray(times, dtype=np.float64)).float()
+    except (TypeError, ValueError) as exc:
+        raise DataError(done, f"'times' must be a list of numbers ({exc})") from exc
+    if t.shape != (T,):
+        raise DataError(done, f"'times' has {t.numel()} entries but the source video has {T} frames")
+    return SourceClip(frames, depth, cams, t)
+
+
 # ---------------------------------------------------------------------------------------------- split
 def split_keys(keys: Sequence[str], method: Literal["last", "hash"] = "last", num_test: int = 16,
                test_fraction: float = 0.05) -> tuple[list[str], list[str]]:
@@ -288,6 +335,9 @@ class Sample:
         cameras_target: N_t cameras for the target images.
         num_frames: N, frames per stored trajectory video.
         images_exact: [N_t, 3, H', W'] exact renders of the targets (``ReaderConfig.targets == "both"``), or None.
+        times_input: [T] float32 times of the input frames and ``times_target`` [N_t] those of the targets,
+            normalised jointly to [0, 1] from the frame indices (method.md §2.5: i / (N - 1) when all N frames
+            are inputs); the dynamic decoder's time conditioning. Static data carry them too (unused there).
     """
 
     key: str
@@ -300,6 +350,8 @@ class Sample:
     cameras_target: Cameras
     num_frames: int
     images_exact: Tensor | None = None
+    times_input: Tensor | None = None
+    times_target: Tensor | None = None
 
     @property
     def num_views(self) -> int:
@@ -347,6 +399,7 @@ class SceneDataset:
         self.load_input_frames = cfg.load_input_frames if cfg.load_input_frames is not None else mode == "window"
         self._stats: tuple[Tensor, Tensor] | None = None
         self._worlds: dict[str, tuple[Any, int]] = {}  # key -> (World, supersample), a few kept
+        self._meta: dict[str, dict[str, Any]] = {}  # key -> done-marker meta
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -418,7 +471,7 @@ class SceneDataset:
             if self.config.targets != "exact":
                 imgs[v] = read_video_frames(L.path(v, "rgb", key), fr)
             if self.config.targets != "teacher":
-                exact[v] = self._exact(key, tcams[v])
+                exact[v] = self._exact(key, tcams[v], fr)
             if self.config.targets == "exact":
                 imgs[v] = exact.pop(v)
             if self.config.load_depth:
@@ -454,11 +507,35 @@ class SceneDataset:
             if depths_t is not None:
                 depths_t, _ = crop_resize(depths_t, cams_t.K, (h, w), "nearest")
             cams_t = Cameras(cams_t.w2c, K, h, w)
-        return Sample(key, plan, latents, images_in, cams_in, images_t, depths_t, cams_t, n, exact_t)
+        t_in, t_tg = normalized_times(plan.input_frames, [f for _, f in plan.targets])
+        return Sample(key, plan, latents, images_in, cams_in, images_t, depths_t, cams_t, n, exact_t,
+                      torch.from_numpy(t_in).float(), torch.from_numpy(t_tg).float())
 
-    def _exact(self, key: str, cameras: Cameras) -> Tensor:
-        """Exact renders [N, 3, H, W] of scene ``key``'s world at ``cameras`` (stored, world-frame poses), with
-        the oracle's settings of the run (supersampling from ``flag/lyra_sdg.json``; time 0, as ``lyra sdg``)."""
+    def scene_meta(self, key: str) -> dict[str, Any]:
+        """The meta ``lyra sdg`` stored in the scene's done marker ({} for data without one, e.g. NVIDIA's)."""
+        if key not in self._meta:
+            p = self.layout.done_path(key)
+            meta = read_json(p, "scene done marker", DataError) if p.is_file() else {}
+            if len(self._meta) >= 4096:
+                self._meta.pop(next(iter(self._meta)))
+            self._meta[key] = meta if isinstance(meta, dict) else {}
+        return self._meta[key]
+
+    def world_times(self, key: str, frames: Sequence[int]) -> list[float]:
+        """Scene times (the world's normalised time) of the given frame indices: the ``times`` list of a dynamic
+        scene's meta, 0 for static scenes."""
+        times = self.scene_meta(key).get("times")
+        if times is None:
+            return [0.0] * len(frames)
+        try:
+            return [float(times[int(f)]) for f in frames]
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise DataError(self.layout.done_path(key),
+                            f"'times' must list one number per frame (frames {list(frames)}): {exc}") from exc
+
+    def _exact(self, key: str, cameras: Cameras, frames: Sequence[int]) -> Tensor:
+        """Exact renders [N, 3, H, W] of scene ``key``'s world at ``cameras`` (stored, world-frame poses) at the
+        frames' scene times, with the oracle's settings of the run (supersampling from ``flag/lyra_sdg.json``)."""
         from lyra.world import World
 
         L = self.layout
@@ -473,7 +550,7 @@ class SceneDataset:
                 self._worlds.pop(next(iter(self._worlds)))
             self._worlds[key] = (World.load_json(path), ss)
         world, ss = self._worlds[key]
-        return world.render(cameras, 0.0, supersample=ss).rgb.float().clamp(0, 1)
+        return world.render(cameras, self.world_times(key, frames), supersample=ss).rgb.float().clamp(0, 1)
 
     def _latents(self, key: str, plan: SamplePlan, n: int) -> Tensor:
         from lyra.tokenizer import denormalize_latents, latent_frames
@@ -481,6 +558,11 @@ class SceneDataset:
         if plan.input_frames != list(range(n)):
             raise DataError("stored latents cover all frames of a trajectory; use load_latents=False "
                             "(window sampling) to take a subset of input frames")
+        flipped = set(self.scene_meta(key).get("latents_reversed", []))
+        if bad := sorted(set(plan.input_views) & flipped):
+            raise DataError(self.layout.path(bad[0], "latent", key),
+                            f"trajectory folders {bad} hold time-reversed supervision whose latents are in generation "
+                            "(reversed) order: use them as targets only (dynamic sampling takes inputs from 0-5)")
         mean, std = self.stats
         out = []
         for v in plan.input_views:

@@ -125,6 +125,23 @@ def window_plan(rng: np.random.Generator, n: int, t: int, num_targets: int, min_
     return inputs, targets
 
 
+def normalized_times(input_frames: Sequence[int], target_frames: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Times of the input and target frames, normalised jointly to [0, 1] (method.md §2.5, ``timesteps_eps 0``).
+
+    t = (i - min) / (max - min) over all given frame indices (0 when they are all equal); with all N frames of a
+    trajectory as inputs this is i / (N - 1). Returns float64 arrays [T] and [N_t].
+    """
+    a = np.asarray(list(input_frames), dtype=np.float64)
+    b = np.asarray(list(target_frames), dtype=np.float64)
+    both = np.concatenate([a, b])
+    if both.size == 0:
+        return a, b
+    lo, span = both.min(), both.max() - both.min()
+    if span == 0:
+        return np.zeros_like(a), np.zeros_like(b)
+    return (a - lo) / span, (b - lo) / span
+
+
 def plan_sample(cfg: SamplingConfig, rng: np.random.Generator, views: Sequence[int], num_frames: int) -> SamplePlan:
     """Draw one sample's trajectories and frames.
 

@@ -11,9 +11,10 @@ Per scene ``<key>`` and trajectory ``v`` (method.md §8.1-8.2, sdg.md §6):
 * ``<v>/depth/<key>.zip``: ``NNNNN.exr`` per frame, one half-float ``Z`` channel (z-depth, 0 = invalid).
 
 Extras under ``flag/`` (ignored by the official loader): ``latent_stats.npz`` (mean/std [C, T_stats]),
-``lyra_sdg.json`` (the run config), ``<key>.world.json`` and ``<key>.done.json`` (meta, written last:
-a scene is complete only when its done marker exists). Every file is written to a temporary name and
-renamed, so no half-written file ever carries a final name.
+``lyra_sdg.json`` (the run config), ``<key>.world.json``, for dynamic scenes the source video
+``source/{rgb,pose,intrinsics,depth}/<key>.*`` (ViPE layout, :func:`write_source`) and ``<key>.done.json``
+(meta, written last: a scene is complete only when its done marker exists). Every file is written to a
+temporary name and renamed, so no half-written file ever carries a final name.
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ class TrajectoryRecord(Protocol):
     latents: Tensor
     cameras: Cameras
     depth: Tensor | None
+
+
+class SourceRecord(Protocol):
+    """What the writer needs of a dynamic scene's source video.
+
+    Attributes:
+        frames: [T, 3, H, W] float in [0, 1].
+        cameras: T cameras (per-frame pose and intrinsics).
+        depth: [T, 1, H, W] z-depth (0 = invalid).
+    """
+
+    frames: Tensor
+    cameras: Cameras
+    depth: Tensor
 
 
 @dataclass
@@ -104,15 +119,12 @@ def write_trajectory(layout: Layout, view: int, key: str, sample: TrajectoryReco
                         "SDG needs them for the rgb mp4")
     T = sample.frames.shape[0]
     inds = np.arange(T, dtype=np.int64)
-    cams = sample.cameras
-    K = cams.K.detach().cpu().double()
-    intr = torch.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]], -1).float().numpy()
+    c2w, intr = _camera_arrays(sample.cameras)
     paths = [
         write_video(layout.path(view, "rgb", key), sample.frames, fps=o.fps, crf=o.crf),
         save_numpy_pickle(layout.path(view, "latent", key),
                           latents_normalized.detach().float().cpu().numpy()[None].astype(np.float32)),
-        save_npz_atomic(layout.path(view, "pose", key),
-                        data=cams.c2w.detach().cpu().float().numpy(), inds=inds),
+        save_npz_atomic(layout.path(view, "pose", key), data=c2w, inds=inds),
         save_npz_atomic(layout.path(view, "intrinsics", key), data=intr, inds=inds.copy()),
     ]
     if sample.depth is not None:
@@ -120,16 +132,45 @@ def write_trajectory(layout: Layout, view: int, key: str, sample: TrajectoryReco
     return paths
 
 
+def _camera_arrays(cams: Cameras) -> tuple[np.ndarray, np.ndarray]:
+    """(c2w [T, 4, 4], [fx, fy, cx, cy] [T, 4]) float32 arrays of a camera batch."""
+    K = cams.K.detach().cpu().double()
+    intr = torch.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]], -1).float().numpy()
+    return cams.c2w.detach().cpu().float().numpy(), intr
+
+
+def write_source(layout: Layout, key: str, source: SourceRecord, options: WriteOptions | None = None) -> list[Path]:
+    """Write a dynamic scene's source video in ViPE's layout under ``flag/source/``; returns the paths.
+
+    ``rgb`` mp4, ``pose`` npz (c2w), ``intrinsics`` npz ([fx, fy, cx, cy]) and ``depth`` zip, frame i = row i.
+    """
+    o = options or WriteOptions()
+    T = source.frames.shape[0]
+    if len(source.cameras) != T or source.depth.shape[0] != T:
+        raise DataError(f"{key}: source video has {T} frames, {len(source.cameras)} cameras and "
+                        f"{source.depth.shape[0]} depth maps")
+    inds = np.arange(T, dtype=np.int64)
+    c2w, intr = _camera_arrays(source.cameras)
+    return [
+        write_video(layout.source_path("rgb", key), source.frames, fps=o.fps, crf=o.crf),
+        save_npz_atomic(layout.source_path("pose", key), data=c2w, inds=inds),
+        save_npz_atomic(layout.source_path("intrinsics", key), data=intr, inds=inds.copy()),
+        write_depth_zip(layout.source_path("depth", key), source.depth, half=o.depth_half),
+    ]
+
+
 def write_scene(layout: Layout, key: str, samples: Sequence[TrajectoryRecord], normalize, *,
                 options: WriteOptions | None = None, meta: dict[str, Any] | None = None,
-                world_json: dict[str, Any] | None = None) -> None:
+                world_json: dict[str, Any] | None = None, extra_files: Sequence[Path] = ()) -> None:
     """Write every trajectory of one scene (views 0..len-1), the world file, then the done marker.
 
     Args:
         normalize: raw latents [B, C, T_l, h, w] -> diffusion space (e.g. ``tokenizer.normalize_latents``).
         meta: stored in the done marker with the list of written files.
+        extra_files: files of the scene written before (e.g. by :func:`write_source`), listed in the done marker
+            so that the scene counts as complete only while they exist.
     """
-    files: list[str] = []
+    files: list[str] = [str(Path(p).relative_to(layout.root)) for p in extra_files]
     for v, s in enumerate(samples):
         z = normalize(s.latents[None].float())[0]
         files += [str(p.relative_to(layout.root)) for p in write_trajectory(layout, v, key, s, z, options)]

@@ -110,8 +110,9 @@ class LyraDecoder(nn.Module):
             rays_o, rays_d: world ray origins / unit directions at latent resolution for each video frame
                 (``lyra.cameras.camera_rays(cams, H // 8, W // 8)``), T = ``config.num_frames(T_l)``.
             num_views: V, the number of trajectories.
-            time: tokenizer-encoded time maps, the T_l input frames then the target frame; used when
-                ``config.use_time`` (required then), ignored otherwise.
+            time: tokenizer-encoded time maps, the T_l input frames then the target frame
+                (``lyra.train.conditioning.encode_time``); used when ``config.use_time`` (required then), ignored
+                otherwise. The same for every trajectory.
             prune_ratio: overrides ``config.prune_ratio``.
 
         Returns:
@@ -196,6 +197,25 @@ class LyraDecoder(nn.Module):
             return r.reshape(n, T, 3, h, w).permute(0, 1, 3, 4, 2).reshape(n, T * h * w, 3)
 
         return activate(raw, flat(rays_o), flat(rays_d), cfg)
+
+    # ------------------------------------------------------------------ static -> dynamic
+    def with_time_conditioning(self) -> LyraDecoder:
+        """A dynamic copy of this decoder (``config.use_time=True``), the start of dynamic training (method §7.1:
+        stage 8 branches from the static multi-trajectory stage).
+
+        Every weight is copied; ``patch_time_embed`` and ``patch_time_embed_tgt`` are re-initialised (zero
+        convolutions, LayerNorm weight 1 and bias 0), so their tokens are exactly 0 and the copy gives this decoder's
+        Gaussians bit for bit, whatever the times (§3.1). A static checkpoint's time modules are unused and normally
+        zero already; re-initialising makes the guarantee independent of where the weights came from.
+        """
+        with torch.device("meta"):
+            new = type(self)(self.config.replace(use_time=True))
+        new = new.to_empty(device=self.device).to(self.dtype)
+        new.load_state_dict(self.state_dict())
+        with torch.no_grad():
+            new.patch_time_embed.reset_parameters()
+            new.patch_time_embed_tgt.reset_parameters()
+        return new.train(self.training)
 
     # ------------------------------------------------------------------ loading / saving
     @classmethod

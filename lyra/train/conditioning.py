@@ -1,9 +1,16 @@
-"""Camera conditioning of the decoder: Plücker maps encoded by the tokenizer (method §2.4) and placement rays.
+"""Decoder conditioning: Plücker maps (method §2.4) and time maps (§2.5) encoded by the tokenizer; placement rays.
 
-The moment half (o × d) and the direction half (d) of the full-resolution Plücker map of each trajectory are
-each treated as a 3-channel video (values not rescaled; the moment may leave [-1, 1]) and encoded by the
-frozen tokenizer; the two latents are concatenated on channels (2·C channels). Everything here depends only
-on the cameras, so results are cached per trajectory (keyed by the camera values) in a small LRU cache.
+Cameras: the moment half (o × d) and the direction half (d) of the full-resolution Plücker map of each trajectory are
+each treated as a 3-channel video (values not rescaled; the moment may leave [-1, 1]) and encoded by the frozen
+tokenizer; the two latents are concatenated on channels (2·C channels).
+
+Time (dynamic model): each frame time t in [0, 1] (frame indices normalised jointly, ``lyra.data.normalized_times``)
+becomes [t, cos t, sin t], broadcast to a constant H×W image, mapped to [-1, 1] (x·2 - 1) and encoded by the frozen
+tokenizer: the T input frames as one video (T_l latent frames), the target time as a 1-frame video (1 latent frame);
+the decoder takes both stacked, [T_l + 1, C, h, w].
+
+Everything here depends only on the cameras or the times, so results are cached (keyed by the values) in small
+LRU caches.
 """
 
 from __future__ import annotations
@@ -18,6 +25,47 @@ from torch import Tensor
 from lyra.cameras import Cameras, plucker_rays
 from lyra.decoder import latent_rays
 from lyra.tokenizer import VideoTokenizer
+
+
+def time_features(times: Tensor) -> Tensor:
+    """[N] normalised times -> [N, 3] features [t, cos t, sin t] (one frequency of 1 with the time itself prepended:
+    the official ``timestep_embedding(t, 3, use_orig=True)``)."""
+    t = torch.as_tensor(times, dtype=torch.float32).reshape(-1)
+    return torch.stack([t, t.cos(), t.sin()], dim=-1)
+
+
+@torch.no_grad()
+def encode_time_video(tokenizer: VideoTokenizer, times: Tensor, height: int, width: int,
+                      device: torch.device | str = "cpu") -> Tensor:
+    """[T_l, C, h, w] tokenizer latents of the time maps of T frames (constant H×W images 2·[t, cos t, sin t] - 1)."""
+    f = time_features(times).to(device)  # [T, 3]
+    video = (f * 2 - 1).T[None, :, :, None, None].expand(1, 3, f.shape[0], height, width).contiguous()
+    return tokenizer.encode(video)[0].float().permute(1, 0, 2, 3).contiguous()
+
+
+def encode_time(tokenizer: VideoTokenizer, times_input: Tensor, time_target: float | Tensor, height: int, width: int,
+                device: torch.device | str = "cpu") -> Tensor:
+    """[T_l + 1, C, h, w] time conditioning of one sample: the T input frames' latents, then the target time's.
+
+    Args:
+        times_input: [T] normalised times of the input frames (T = 1 + 8k).
+        time_target: the target time t* (one value).
+        height, width: the image size of the input frames (the maps are encoded at full resolution).
+    """
+    t_tgt = torch.as_tensor(time_target, dtype=torch.float32).reshape(-1)
+    if t_tgt.numel() != 1:
+        raise ValueError(f"encode_time: one target time expected, got {t_tgt.numel()}")
+    z_in = encode_time_video(tokenizer, torch.as_tensor(times_input), height, width, device)
+    z_tg = encode_time_video(tokenizer, t_tgt, height, width, device)
+    return torch.cat([z_in, z_tg])
+
+
+def _values_key(*parts: object) -> str:
+    h = hashlib.sha1()
+    for p in parts:
+        h.update(p.detach().float().cpu().contiguous().numpy().tobytes() if isinstance(p, Tensor) else repr(p).encode())
+        h.update(b"|")
+    return h.hexdigest()
 
 
 def camera_key(cams: Cameras) -> str:
@@ -45,11 +93,12 @@ def encode_plucker(tokenizer: VideoTokenizer, cams: Cameras, device: torch.devic
 
 
 class ConditioningCache:
-    """Plücker latents and placement rays per trajectory, computed once per distinct camera set (LRU).
+    """Plücker latents and placement rays per trajectory, computed once per distinct camera set, and time latents per
+    distinct set of times (LRU).
 
     Args:
-        tokenizer: the frozen tokenizer that encodes the Plücker halves.
-        max_items: trajectories kept (each holds [T_l, 2C, h, w] + 2·[T, 3, h, w] floats).
+        tokenizer: the frozen tokenizer that encodes the Plücker halves and the time maps.
+        max_items: trajectories kept (each holds [T_l, 2C, h, w] + 2·[T, 3, h, w] floats); as many time entries.
         device: where encoding runs; cached tensors live on CPU.
     """
 
@@ -58,6 +107,7 @@ class ConditioningCache:
         self.max_items = max_items
         self.device = device
         self._cache: OrderedDict[str, tuple[Tensor, Tensor, Tensor]] = OrderedDict()
+        self._times: OrderedDict[str, Tensor] = OrderedDict()
         self.hits = self.misses = 0
 
     def trajectory(self, cams: Cameras) -> tuple[Tensor, Tensor, Tensor]:
@@ -80,3 +130,25 @@ class ConditioningCache:
         """Trajectory-major stacks for V trajectories: plucker [1, V·T_l, 2C, h, w], rays [1, V·T, 3, h, w] ×2."""
         items = [self.trajectory(c) for c in trajectories]
         return tuple(torch.cat([it[k] for it in items])[None] for k in range(3))  # type: ignore[return-value]
+
+    def _time_video(self, times: Tensor, height: int, width: int) -> Tensor:
+        key = _values_key(times, height, width)
+        if key in self._times:
+            self.hits += 1
+            self._times.move_to_end(key)
+            return self._times[key]
+        self.misses += 1
+        z = encode_time_video(self.tokenizer, times, height, width, self.device).cpu()
+        self._times[key] = z
+        while len(self._times) > self.max_items:
+            self._times.popitem(last=False)
+        return z
+
+    def time(self, times_input: Tensor, time_target: float | Tensor, height: int, width: int) -> Tensor:
+        """[1, T_l + 1, C, h, w] time conditioning of one sample (:func:`encode_time`, the input and target parts
+        cached separately)."""
+        t_tgt = torch.as_tensor(time_target, dtype=torch.float32).reshape(-1)
+        if t_tgt.numel() != 1:
+            raise ValueError(f"time: one target time expected, got {t_tgt.numel()}")
+        z_in = self._time_video(torch.as_tensor(times_input, dtype=torch.float32).reshape(-1), height, width)
+        return torch.cat([z_in, self._time_video(t_tgt, height, width)])[None]

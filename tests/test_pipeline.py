@@ -52,7 +52,8 @@ def models(tmp_path_factory) -> tuple[Path, Path]:
 
 def tiny_args(models: tuple[Path, Path], out: Path) -> list[str]:
     return ["--out", str(out), "--tokenizer", str(models[0]), "--decoder", str(models[1]), "--height", str(H),
-            "--width", str(W), "--frames", str(T), "--orbit-frames", str(ORBIT), "--quiet"]
+            "--width", str(W), "--frames", str(T), "--orbit-frames", str(ORBIT), "--prune", "0.8",
+            "--flythrough-stride", "1", "--quiet"]
 
 
 def scene_image(h: int = 40, w: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,12 +143,33 @@ def test_missing_shipped_decoder_says_to_give_one() -> None:
 def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     pytest.importorskip("skimage")
     out = tmp_path / "lyra_demo"
-    assert main(["demo", "--out", str(out), "--orbit-frames", "4", "--quiet"]) == 0, capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--orbit-frames", "4", "--flythrough-stride", "8", "--quiet"]) == 0, \
+        capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    kept = int(6 * 17 * 8 * 14 * 0.2)
-    assert report["gaussians"] == {"decoded": 6 * 17 * 8 * 14, "kept": kept, "prune_ratio": 0.8,
+    # the default setting (pocket-v1): 64 x 112, 17 frames, 6 trajectories, one Gaussian per 8 x 8 pixels per frame
+    decoded = 6 * 17 * 8 * 14
+    kept = int(decoded * 0.2)
+    assert report["gaussians"] == {"decoded": decoded, "kept": kept, "prune_ratio": 0.8,
                                    "kept_per_pixel": round(kept / (64 * 112), 4)}
-    assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 17 + 4
+    assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 3 + 4
+    assert report["tokenizer"] == "shipped" and report["settings"]["frames"] == 17
+
+
+def test_shipped_versions_and_pairs(tmp_path: Path, capsys) -> None:
+    from lyra.utils.shipped import DEFAULT, SETTINGS, shipped_dir, shipped_version
+
+    assert shipped_version("shipped") == "pocket-v1" and shipped_version("pocket") == "pocket-v1"
+    assert shipped_version("pocket-v2") == "pocket-v2" and shipped_version(tmp_path) is None
+    assert shipped_dir("tokenizer", "pocket-v2").name == "tokenizer-v2"
+    assert shipped_decoder_dir("pocket").name == "decoder"
+    assert (GenerateConfig().height, GenerateConfig().frames) == (DEFAULT.height, DEFAULT.frames)
+    s2 = SETTINGS["pocket-v2"]  # about one kept Gaussian per pixel of a view at the v2 setting
+    assert 6 * s2.frames * (s2.height // 8) * (s2.width // 8) * (1 - s2.prune) > s2.height * s2.width
+    with pytest.raises(ValueError, match="unknown shipped decoder"):
+        shipped_dir("decoder", "pocket-v9")
+    # a decoder reads only its own tokenizer's latents: mixing shipped versions is refused before loading
+    rc = main(["demo", "--out", str(tmp_path / "x"), "--tokenizer", "pocket-v2", "--decoder", "pocket-v1", "--quiet"])
+    assert rc == 2 and "reads the latents of tokenizer pocket-v1" in capsys.readouterr().err
 
 
 def test_flythrough_stride_shows_every_kth_trajectory_frame(models, tmp_path: Path, capsys) -> None:

@@ -12,7 +12,8 @@ from lyra.tokenizer.metrics import psnr
 
 
 def test_shipped_weights_load_and_card() -> None:
-    d = shipped_tokenizer_dir()
+    d = shipped_tokenizer_dir("pocket-v1")
+    assert shipped_tokenizer_dir() == d  # the default version
     assert (d / "model.safetensors").is_file() and (d / "config.json").is_file() and (d / "README.md").is_file()
     tok = load_tokenizer("pocket")
     assert isinstance(tok, CausalVideoVAE)

@@ -59,7 +59,7 @@ train/test split by scene-key hash (no test scene is trained on); classic raster
 
 ## Data
 
-`lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames {sdg['frames']} --height {sdg['height']} --width {sdg['width']} --kind {sdg['kind']}{sdg_extra} --tokenizer shipped --seed {sdg['seed']}`
+`lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames {sdg['frames']} --height {sdg['height']} --width {sdg['width']} --kind {sdg['kind']}{sdg_extra} --tokenizer pocket-v1 --seed {sdg['seed']}`
 ({n_scenes} procedural scenes, generator `{sdg['generator']}`, kind `{sdg['kind']}`, six trajectories each, teacher frames =
 tokenizer round trip of exact world renders{f", {a.sdg_seconds / 60:.1f} min" if a.sdg_seconds else ""}).
 Split: key hash, 10 % test ({ev['num_scenes']} held-out scenes evaluated).
@@ -95,7 +95,7 @@ trajectories' look-at point; ground truth = the procedural world ray-cast exactl
 
 ```
 bash configs/pocket/retrain.sh        # = the commands below, each resumable
-lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames 17 --height 64 --width 112 --kind {sdg['kind']}{sdg_extra} --tokenizer shipped --seed 0
+lyra sdg --scenes {sdg['scenes']} --out runs/pocket/sdg --frames 17 --height 64 --width 112 --kind {sdg['kind']}{sdg_extra} --tokenizer pocket-v1 --seed 0
 lyra train configs/pocket/stage1.yaml --set threads=1
 lyra train configs/pocket/stage2.yaml --set threads=1
 lyra train configs/pocket/stage3.yaml --set threads=1

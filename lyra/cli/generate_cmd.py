@@ -9,24 +9,31 @@ from typing import Any
 
 
 def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
-    """Options shared by ``lyra generate`` and ``lyra demo`` (models, resolution, rendering)."""
+    """Options shared by ``lyra generate`` and ``lyra demo`` (models, resolution, rendering); defaults are
+    :class:`lyra.pipelines.GenerateConfig`'s (the shipped version's setting)."""
+    from lyra.utils.shipped import DEFAULT as D
+
     if default_out is None:
         p.add_argument("--out", required=True, help="output folder (created)")
     else:
         p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--frames", type=int, default=17, help="frames per trajectory, 1 + 8k (default 17)")
-    p.add_argument("--height", type=int, default=64, help="pocket image height, multiple of 16 (default 64)")
-    p.add_argument("--width", type=int, default=112, help="pocket image width, multiple of 16 (default 112)")
-    p.add_argument("--decoder", default="shipped", help="'shipped' or a decoder folder (config.json + "
-                   "model.safetensors)")
-    p.add_argument("--tokenizer", default="shipped", help="'shipped' or a tokenizer folder (native, Cosmos)")
-    p.add_argument("--prune", type=float, default=0.8, help="fraction of Gaussians dropped by opacity (default 0.8)")
+    p.add_argument("--frames", type=int, default=D.frames, help=f"frames per trajectory, 1 + 8k (default {D.frames})")
+    p.add_argument("--height", type=int, default=D.height, help=f"image height, multiple of 16 (default {D.height}; "
+                   "pocket-v2 works at 176 x 320 with --frames 49)")
+    p.add_argument("--width", type=int, default=D.width, help=f"image width, multiple of 16 (default {D.width})")
+    p.add_argument("--decoder", default="shipped", help="'shipped' (= pocket-v1), 'pocket-v2' or a decoder folder "
+                   "(config.json + model.safetensors)")
+    p.add_argument("--tokenizer", default="shipped", help="'shipped' (= pocket-v1), 'pocket-v2' or a tokenizer "
+                   "folder (native, Cosmos); a shipped decoder needs the tokenizer of its version")
+    p.add_argument("--prune", type=float, default=D.prune,
+                   help=f"fraction of Gaussians dropped by opacity (default {D.prune})")
     p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the outputs")
-    p.add_argument("--orbit-frames", type=int, default=48, help="novel-orbit frames after the trajectories "
-                   "in the fly-through (default 48)")
-    p.add_argument("--flythrough-stride", type=int, default=1,
-                   help="show every k-th frame of each trajectory in the fly-through (default 1: all)")
+    p.add_argument("--orbit-frames", type=int, default=48, help="novel-orbit frames after the "
+                   "trajectories in the fly-through (default 48)")
+    p.add_argument("--flythrough-stride", type=int, default=D.flythrough_stride,
+                   help=f"show every k-th frame of each trajectory in the fly-through (default {D.flythrough_stride};"
+                   " 1: all)")
     p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")
 

@@ -1,4 +1,4 @@
-"""Evaluation reports (JSON + markdown) and the location of the shipped decoder weights."""
+"""Evaluation reports (JSON + markdown)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ from typing import Any
 PARTS = (("vs_teacher", "vs teacher frames (held-out scenes, on trajectories)"),
          ("vs_gt_on_trajectory", "vs exact ground truth, on trajectories"),
          ("vs_gt_off_trajectory", "vs exact ground truth, off every trajectory"))
-
-
-def shipped_decoder_dir() -> Path:
-    """``lyra/assets/decoder``: the shipped pocket decoder (config.json + model.safetensors + MODEL_CARD.md)."""
-    return Path(__file__).resolve().parents[1] / "assets" / "decoder"
 
 
 def markdown(report: dict[str, Any]) -> str:

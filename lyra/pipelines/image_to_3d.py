@@ -26,6 +26,7 @@ from lyra.depth import DEFAULT_TARGET_MEDIAN, normalize_scene_scale
 from lyra.errors import InputError
 from lyra.generator import Generator, SourceView, TrajectorySample
 from lyra.pipelines.report import StageTimer, write_report
+from lyra.utils.shipped import DEFAULT, shipped_dir, shipped_version
 
 OUTPUT_FILES = {
     "ply": "scene.ply",
@@ -46,8 +47,8 @@ class GenerateConfig:
     """Settings of one image -> 3D run.
 
     Attributes:
-        height, width: pocket resolution in pixels (multiples of 16: tokenizer 8x, decoder patch 2); the shipped
-            decoder is trained on 64 x 112 SDG data (configs/pocket).
+        height, width: resolution in pixels (multiples of 16: tokenizer 8x, decoder patch 2); defaults: the
+            setting of the default shipped version (:mod:`lyra.utils.shipped`).
         frames: frames per trajectory (1 + 8k; the decoder emits exactly this many per trajectory).
         generator: generator backend ("cache", "oracle", "gen3c", or any registered name).
         generator_options: extra keyword arguments of the generator factory.
@@ -67,14 +68,14 @@ class GenerateConfig:
         background: RGB background of the renders (the decoder is trained on white).
     """
 
-    height: int = 64
-    width: int = 112
-    frames: int = 17
+    height: int = DEFAULT.height
+    width: int = DEFAULT.width
+    frames: int = DEFAULT.frames
     generator: str = "cache"
     generator_options: dict[str, Any] = field(default_factory=dict)
     tokenizer: str = "shipped"
     decoder: str = "shipped"
-    prune: float = 0.8
+    prune: float = DEFAULT.prune
     mode: str = "classic"
     device: str = "cpu"
     seed: int = 0
@@ -83,7 +84,7 @@ class GenerateConfig:
     movement_factor: float = 1.0
     center_depth: float = 1.0
     orbit_frames: int = 48
-    flythrough_stride: int = 1
+    flythrough_stride: int = DEFAULT.flythrough_stride
     fps: float = 24.0
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
@@ -129,20 +130,22 @@ class PipelineResult:
 
 
 # ---------------------------------------------------------------------------------------------- models
-def shipped_decoder_dir() -> Path:
-    """Folder of the shipped pocket decoder weights (``lyra/assets/decoder``)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "decoder"
+def shipped_decoder_dir(name: str = "shipped") -> Path:
+    """Folder of a shipped decoder: ``pocket-v1`` / ``pocket`` (``lyra/assets/decoder``) or ``pocket-v2``
+    (``lyra/assets/decoder-v2``); ``shipped`` is the default version's (:mod:`lyra.utils.shipped`)."""
+    return shipped_dir("decoder", name)
 
 
 def load_decoder(spec: str | os.PathLike, device: torch.device | str = "cpu") -> Any:
-    """The decoder from ``"shipped"`` or a folder written by ``LyraDecoder.save_pretrained`` (eval mode).
+    """The decoder from a shipped name (``"shipped"``, ``"pocket-v1"``, ...) or a folder written by
+    ``LyraDecoder.save_pretrained`` (eval mode).
 
     A bad folder raises an InputError naming the file (missing, unreadable or mismatching config / weights).
     """
     from lyra.decoder import LyraDecoder
 
-    shipped = str(spec) in ("shipped", "pocket")
-    d = shipped_decoder_dir() if shipped else Path(spec)
+    shipped = shipped_version(spec) is not None
+    d = shipped_decoder_dir(str(spec)) if shipped else Path(spec)
     if shipped and not (d / "model.safetensors").is_file():
         raise PipelineError(f"shipped decoder weights are not in {d} yet; give --decoder DIR "
                             "(a folder with config.json + model.safetensors, e.g. from `lyra train`)")
@@ -155,6 +158,10 @@ def load_models(cfg: GenerateConfig) -> tuple[Any, Any]:
     """(tokenizer, decoder) on ``cfg.device``, checked against each other and the resolution."""
     from lyra.tokenizer import load_tokenizer
 
+    tv, dv = shipped_version(cfg.tokenizer), shipped_version(cfg.decoder)
+    if tv is not None and dv is not None and tv != dv:
+        raise PipelineError(f"--decoder {cfg.decoder} ({dv}) reads the latents of tokenizer {dv}, not of --tokenizer "
+                            f"{cfg.tokenizer} ({tv}); give both the same version")
     tok = load_tokenizer(cfg.tokenizer, device=cfg.device)
     if hasattr(tok, "eval"):
         tok.eval()

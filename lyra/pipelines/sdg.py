@@ -22,6 +22,7 @@ from lyra.data.layout import DataError, Layout
 from lyra.data.reader import load_latent_stats
 from lyra.data.writer import WriteOptions, json_atomic, save_latent_stats, scene_complete, write_scene
 from lyra.utils.inputs import read_json
+from lyra.utils.shipped import DEFAULT
 
 
 @dataclass
@@ -48,9 +49,9 @@ class SDGConfig:
 
     scenes: int = 1
     seed: int = 0
-    frames: int = 17
-    height: int = 64
-    width: int = 112
+    frames: int = DEFAULT.frames
+    height: int = DEFAULT.height
+    width: int = DEFAULT.width
     kind: str = "mix"
     photos: str = "train"
     generator: str = "oracle"
@@ -82,6 +83,8 @@ def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> 
         old = read_json(layout.run_path, "SDG run file", DataError).get("config", {})
         if not isinstance(old, dict):
             raise DataError(layout.run_path, "'config' must be an object")
+        if old.get("dynamic"):
+            raise DataError(f"{layout.root} holds a dynamic SDG run (lyra sdg --dynamic); use another --out folder")
         old.pop("scenes", None)
         # a field the folder's run predates counts as its default (the run was made without it)
         defaults = SDGConfig().identity()

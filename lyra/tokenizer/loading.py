@@ -12,21 +12,23 @@ from lyra.tokenizer.base import TokenizerError, VideoTokenizer
 from lyra.utils.inputs import read_json
 
 
-def load_tokenizer(spec: str | Path = "pocket", device: torch.device | str = "cpu",
+def load_tokenizer(spec: str | Path = "shipped", device: torch.device | str = "cpu",
                    dtype: torch.dtype | None = None) -> VideoTokenizer:
-    """A tokenizer from ``spec``: ``"pocket"`` (shipped native weights, v1), ``"pocket-v2"`` or a local folder.
+    """A tokenizer from ``spec``: a shipped name (``"shipped"`` = ``"pocket-v2"``, ``"pocket-v1"``; see
+    :mod:`lyra.utils.shipped`) or a local folder.
 
     Folder detection: ``encoder.jit`` + ``decoder.jit`` -> Cosmos TorchScript; ``config.json`` whose
     ``_class_name`` is ``AutoencoderKLCosmos`` (or a ``vae/`` subfolder with one) -> diffusers;
     ``config.json`` + ``model.safetensors`` of ``CausalVideoVAE`` -> native.
     """
-    from lyra.tokenizer.native import CONFIG_NAME, SHIPPED_NAMES, CausalVideoVAE, load_shipped
+    from lyra.tokenizer.native import CONFIG_NAME, CausalVideoVAE, load_shipped
+    from lyra.utils.shipped import SHIPPED_NAMES
 
     if str(spec) in SHIPPED_NAMES:
         return load_shipped(device=device, name=str(spec))
     d = Path(spec)
     if not d.is_dir():
-        raise TokenizerError(f"tokenizer folder not found: {d} (use 'pocket' or 'pocket-v2' for shipped weights)")
+        raise TokenizerError(f"tokenizer folder not found: {d} (shipped: 'shipped', 'pocket-v2', 'pocket-v1')")
     if (d / "encoder.jit").exists() or (d / "decoder.jit").exists() or (d / "mean_std.pt").exists():
         from lyra.tokenizer.cosmos import CosmosJITTokenizer
 

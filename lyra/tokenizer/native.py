@@ -30,6 +30,7 @@ from lyra.errors import reading
 from lyra.tokenizer.base import TokenizerError, VideoTokenizer
 from lyra.tokenizer.pca import BlockPCA
 from lyra.utils.inputs import load_tensors, read_json
+from lyra.utils.shipped import shipped_dir
 from lyra.utils.typed import from_plain
 
 CONFIG_NAME = "config.json"
@@ -315,18 +316,16 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
         return model.to(device=device, dtype=dtype).eval()
 
 
-SHIPPED_NAMES = {"pocket": "tokenizer", "native": "tokenizer", "shipped": "tokenizer", "pocket-v2": "tokenizer-v2"}
+def shipped_tokenizer_dir(name: str = "shipped") -> Path:
+    """Folder of a shipped native tokenizer: ``pocket-v1`` / ``pocket`` (``lyra/assets/tokenizer``) or ``pocket-v2``
+    (``lyra/assets/tokenizer-v2``); ``shipped`` is the default version's (:mod:`lyra.utils.shipped`)."""
+    try:
+        return shipped_dir("tokenizer", name)
+    except ValueError as exc:
+        raise TokenizerError(str(exc)) from None
 
 
-def shipped_tokenizer_dir(name: str = "pocket") -> Path:
-    """Folder of a shipped native tokenizer: ``pocket`` (v1, ``lyra/assets/tokenizer``, the default whose latent
-    space the shipped decoder reads) or ``pocket-v2`` (``lyra/assets/tokenizer-v2``)."""
-    if name not in SHIPPED_NAMES:
-        raise TokenizerError(f"unknown shipped tokenizer {name!r} (known: {', '.join(SHIPPED_NAMES)})")
-    return Path(__file__).resolve().parent.parent / "assets" / SHIPPED_NAMES[name]
-
-
-def load_shipped(device: torch.device | str = "cpu", name: str = "pocket") -> CausalVideoVAE:
+def load_shipped(device: torch.device | str = "cpu", name: str = "shipped") -> CausalVideoVAE:
     """A shipped native tokenizer (raises with the retraining command if the weights are absent)."""
     d = shipped_tokenizer_dir(name)
     if not (d / WEIGHTS_NAME).is_file():

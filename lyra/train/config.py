@@ -16,9 +16,8 @@ import yaml
 from lyra.errors import InputError
 from lyra.train.losses import LossWeights
 from lyra.utils.inputs import parse_yaml, read_text, require_dir
+from lyra.utils.shipped import SHIPPED_NAMES
 from lyra.utils.typed import coerce_fields, from_plain
-
-SHIPPED = ("shipped", "pocket", "native", "pocket-v2")  # tokenizer names that are not folders
 
 
 class ConfigError(InputError):
@@ -209,7 +208,7 @@ class TrainConfig:
             raise ConfigError(f"{where}: data.root is empty; name the SDG dataset folder (lyra sdg --out DIR)")
         require_dir(self.data.root, "dataset folder (data.root)", ConfigError)
         optional = {"data.stats": self.data.stats, "init_from": self.init_from, "loss.lpips_weights":
-                    self.loss.lpips_weights, "tokenizer": None if self.tokenizer in SHIPPED else self.tokenizer}
+                    self.loss.lpips_weights, "tokenizer": None if self.tokenizer in SHIPPED_NAMES else self.tokenizer}
         for key, value in optional.items():
             if value and not os.path.exists(value):
                 raise FileNotFoundError(f"{value}: {key} not found ({where})")

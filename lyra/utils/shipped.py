@@ -1,0 +1,57 @@
+"""The weights shipped in ``lyra/assets``: their names, folders, and which decoder reads which tokenizer's latents.
+
+A shipped *version* is a tokenizer and the decoder trained on its latents, with the setting it was trained for.
+``pocket-v1`` (also ``pocket`` and ``native``): 64x112, 17 frames, the default (``shipped``). ``pocket-v2``: 176x320,
+49 frames; its tokenizer ships, its decoder (``lyra/assets/decoder-v2``, configs/pocket-v2) is in training and
+becomes the default when it ships (``DEFAULT_VERSION``). A decoder only works with the tokenizer of its version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_VERSION = "pocket-v1"
+FOLDERS = {"pocket-v1": {"tokenizer": "tokenizer", "decoder": "decoder"},
+           "pocket-v2": {"tokenizer": "tokenizer-v2", "decoder": "decoder-v2"}}
+ALIASES = {"shipped": DEFAULT_VERSION, "pocket": "pocket-v1", "native": "pocket-v1"}
+SHIPPED_NAMES = (*FOLDERS, *ALIASES)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The working setting a shipped version was trained for (the defaults of ``lyra demo/generate/sdg``).
+
+    Attributes:
+        height, width: image size in pixels.
+        frames: frames per trajectory (1 + 8k).
+        prune: fraction of the fused Gaussians dropped by opacity (chosen so that about one Gaussian per pixel of a
+            view is kept).
+        flythrough_stride: every k-th trajectory frame is shown in the fly-through.
+    """
+
+    height: int
+    width: int
+    frames: int
+    prune: float
+    flythrough_stride: int
+
+
+SETTINGS = {"pocket-v1": Setting(64, 112, 17, 0.8, 1), "pocket-v2": Setting(176, 320, 49, 0.78, 4)}
+DEFAULT = SETTINGS[DEFAULT_VERSION]
+
+
+def shipped_version(name: object) -> str | None:
+    """The version a shipped name stands for (``"shipped"`` -> ``"pocket-v2"``), or None for anything else."""
+    n = str(name)
+    return n if n in FOLDERS else ALIASES.get(n)
+
+
+def shipped_dir(kind: Literal["tokenizer", "decoder"], name: str = "shipped") -> Path:
+    """Folder of the shipped ``kind`` of version ``name``; ValueError for a name that is not shipped."""
+    v = shipped_version(name)
+    if v is None:
+        raise ValueError(f"unknown shipped {kind} {name!r} (known: {', '.join(SHIPPED_NAMES)})")
+    return ASSETS / FOLDERS[v][kind]

@@ -2,9 +2,9 @@
 
 Default: the rectified Middlebury "Motorcycle" left image bundled with scikit-image, with metric depth from its
 ground-truth disparity and its calibrated intrinsics -> cache generator -> decoder -> outputs in ./lyra_demo.
-``--world``: a procedural room seen from its origin camera -> oracle generator -> decoder, plus PSNR/SSIM at
-novel cameras against the world's exact renders, beside the plain depth-lifting baseline (photo worlds show
-held-out photos only).
+``--world``: a procedural room seen from its origin camera -> a generator (``--generator``: oracle by default,
+cache or diffusion) -> decoder, plus PSNR/SSIM at novel cameras against the world's exact renders, beside the plain
+depth-lifting baseline (photo worlds show held-out photos only); report.json records which generator ran.
 """
 
 from __future__ import annotations
@@ -12,8 +12,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lyra.cli.generate_cmd import add_pipeline_args, build_outputs, config_from_args, print_summary
+from lyra.cli.generate_cmd import (
+    add_diffusion_args,
+    add_pipeline_args,
+    build_outputs,
+    config_from_args,
+    diffusion_options,
+    print_summary,
+)
 from lyra.world.generate import WORLD_KINDS
+
+
+def generator_choice(args: argparse.Namespace) -> tuple[str, dict]:
+    """(generator name, its options): ``--generator`` or the default (oracle with ``--world``, else cache)."""
+    from lyra.cli.main import CLIError
+
+    name = args.generator or ("oracle" if args.world else "cache")
+    if name == "oracle" and not args.world:
+        raise CLIError("--generator oracle renders a procedural world: add --world")
+    if name != "diffusion":
+        if args.diffusion_model:
+            raise CLIError("--diffusion-model DIR is only used with --generator diffusion")
+        return name, {}
+    import lyra.generator.diffusion  # noqa: F401 - registers "diffusion"
+
+    return name, diffusion_options(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,12 +44,13 @@ def run(args: argparse.Namespace) -> int:
 
     timer = StageTimer(quiet=args.quiet)
     out = Path(args.out)
+    name, options = generator_choice(args)
     if args.world:
-        return _run_world(args, timer, out)
+        return _run_world(args, timer, out, name, options)
     from lyra.depth import motorcycle_depth
     from lyra.pipelines import generate_from_image
 
-    cfg = config_from_args(args, "cache")
+    cfg = config_from_args(args, name, generator_options=options)
     with timer.stage("example photo", "Middlebury Motorcycle (scikit-image), ground-truth depth"):
         image, depth, K = motorcycle_depth()
     info = {"image": "skimage.data.stereo_motorcycle (left)",
@@ -39,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_world(args: argparse.Namespace, timer, out: Path) -> int:
+def _run_world(args: argparse.Namespace, timer, out: Path, name: str, options: dict) -> int:
     from lyra.pipelines import load_models, run_pipeline, source_from_world, world_metrics, write_report
     from lyra.world import generate_world
 
     world = generate_world(args.world_seed, args.world_kind, photos="heldout")  # evaluation: never training photos
-    cfg = config_from_args(args, "oracle", target_median=None)
+    cfg = config_from_args(args, name, generator_options=options, target_median=None)
     with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
         models = load_models(cfg)
     with timer.stage("world source view", f"{world.kind} seed {args.world_seed}"):
@@ -54,7 +78,8 @@ def _run_world(args: argparse.Namespace, timer, out: Path) -> int:
         result = run_pipeline(source, cfg, tmp, world=world, models=models, timer=timer,
                               input_info={"world_seed": args.world_seed, "world_kind": world.kind})
         with timer.stage("metrics", f"{cfg.orbit_frames} novel cameras vs exact world renders"):
-            result.report["metrics"] = world_metrics(result, world, source, cfg)
+            result.report["metrics"] = {"generator": name, **world_metrics(result, world, source, cfg)}
+        result.report["generator"] = {"name": name, **options}
         result.report["timings_s"] = dict(timer.timings)
         result.report["total_s"] = sum(timer.timings.values())
         write_report(tmp / "report.json", result.report)
@@ -65,7 +90,7 @@ def _run_world(args: argparse.Namespace, timer, out: Path) -> int:
     print_summary(result, out)
     p, b = m["pipeline"], m["baseline_depth_lifting"]
     print(f"novel views ({m['cameras']} cameras off the trajectories), vs the world's exact renders:")
-    print(f"  pipeline (decoder, {m['pipeline_gaussians']} Gaussians):        PSNR {p['psnr']:.2f} dB, "
+    print(f"  pipeline ({name} generator, decoder, {m['pipeline_gaussians']} Gaussians):  PSNR {p['psnr']:.2f} dB, "
           f"SSIM {p['ssim']:.3f}")
     print(f"  baseline (depth lifting, {m['baseline_gaussians']} Gaussians):  PSNR {b['psnr']:.2f} dB, "
           f"SSIM {b['ssim']:.3f}")
@@ -76,8 +101,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole pipeline on a bundled real photo (or --world), CPU, shipped weights",
                        description="Middlebury Motorcycle photo (scikit-image) with ground-truth depth -> 3D "
                        "Gaussians; --world: a procedural room with exact ground truth and novel-view metrics.")
-    p.add_argument("--world", action="store_true", help="use a procedural world (oracle generator) and report "
-                   "PSNR/SSIM at novel cameras beside the depth-lifting baseline")
+    p.add_argument("--world", action="store_true", help="use a procedural world and report PSNR/SSIM at novel "
+                   "cameras against its exact renders, beside the depth-lifting baseline")
+    p.add_argument("--generator", choices=("cache", "diffusion", "oracle"),
+                   help="teacher: oracle (exact world renders; the --world default), cache (warp + inpaint; the photo "
+                   "default) or diffusion (the GEN3C DiT, --diffusion-model DIR)")
+    add_diffusion_args(p)
     p.add_argument("--world-seed", type=int, default=0, help="procedural world seed (default 0)")
     p.add_argument("--world-kind", choices=WORLD_KINDS, default="room",
                    help="procedural world kind (default room)")

@@ -38,6 +38,25 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")
 
 
+def add_diffusion_args(p: argparse.ArgumentParser) -> None:
+    """``--diffusion-model DIR`` and ``--diffusion-steps N`` of the ``diffusion`` generator."""
+    p.add_argument("--diffusion-model", metavar="DIR", help="diffusion generator: weights folder (config.json + "
+                   "model.safetensors, or the official GEN3C-Cosmos-7B model.pt); pocket weights are not shipped yet")
+    p.add_argument("--diffusion-steps", type=int, default=35, help="diffusion generator: sampler steps (default 35, "
+                   "the official count)")
+
+
+def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``diffusion`` generator's options from the arguments; fails early (one line) on missing weights."""
+    from lyra.cli.main import CLIError
+    from lyra.generator.diffusion.generator import resolve_model_dir
+
+    if args.diffusion_steps < 1:
+        raise CLIError(f"--diffusion-steps must be >= 1, got {args.diffusion_steps}")
+    resolve_model_dir(args.diffusion_model)
+    return {"model": args.diffusion_model, "steps": args.diffusion_steps}
+
+
 def config_from_args(args: argparse.Namespace, generator: str, **extra) -> object:
     from lyra.pipelines import GenerateConfig
 
@@ -84,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
         gen_opts = {"root": args.gen3c, "size": (args.height, args.width), "frames": args.frames}
     elif args.gen3c:
         raise CLIError("--gen3c DIR is only used with --generator gen3c")
+    if args.generator == "diffusion":
+        gen_opts = diffusion_options(args)
+    elif args.diffusion_model:
+        raise CLIError("--diffusion-model DIR is only used with --generator diffusion")
     if args.generator == "oracle":
         return _run_world(args, timer)
     if args.image and args.prompt:
@@ -166,11 +189,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "Hugging Face id, e.g. depth-anything/Depth-Anything-V2-Small-hf (cached; @REVISION optional)")
     p.add_argument("--fov", type=float, default=60.0,
                    help="horizontal field of view (deg) when the depth source gives no intrinsics (default 60)")
-    p.add_argument("--generator", default="cache", choices=("cache", "oracle", "gen3c"),
+    p.add_argument("--generator", default="cache", choices=("cache", "oracle", "gen3c", "diffusion"),
                    help="cache: warp + inpaint (default); oracle: a procedural world (--world); "
-                   "gen3c: GEN3C outputs made on a GPU (--gen3c DIR)")
+                   "gen3c: GEN3C outputs made on a GPU (--gen3c DIR); diffusion: the GEN3C DiT (--diffusion-model DIR)")
     p.add_argument("--world", help="oracle generator: world seed or world JSON file (default seed 0)")
     p.add_argument("--gen3c", metavar="DIR", help="gen3c generator: the GEN3C output folder (official layout)")
+    add_diffusion_args(p)
     t2i = p.add_argument_group("text to image")
     t2i.add_argument("--prompt", help="make the input image from this text first")
     t2i.add_argument("--t2i-model", metavar="DIR|ID", help="diffusers text-to-image pipeline: a local folder or a "

@@ -26,13 +26,20 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--supersample must be >= 1, got {args.supersample}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    gen_opts: dict = {}
+    if args.generator == "diffusion":
+        from lyra.cli.generate_cmd import diffusion_options
+
+        gen_opts = diffusion_options(args)  # registers "diffusion"; one line when the weights are missing
+    elif args.diffusion_model:
+        raise CLIError("--diffusion-model DIR is only used with --generator diffusion")
     cfg = SDGConfig(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height, width=args.width,
                     kind=args.kind, photos=args.photos, generator=args.generator, world=args.world,
                     tokenizer=str(args.tokenizer), fov_x_deg=args.fov, movement_factor=args.movement_factor,
                     supersample=args.supersample)
     tok = load_tokenizer(args.tokenizer)
     opts = WriteOptions(crf=args.crf, depth_half=not args.depth_float32)
-    summary = run_sdg(cfg, args.out, tok, options=opts, progress=not args.quiet)
+    summary = run_sdg(cfg, args.out, tok, options=opts, progress=not args.quiet, generator_options=gen_opts)
     n_w, n_s = len(summary["written"]), len(summary["skipped"])
     timing = f", {summary['seconds_per_scene']:.1f} s per scene" if n_w else ""
     print(f"{args.out}: {n_w} scenes written, {n_s} already complete{timing}")
@@ -42,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sdg", help="generate multi-trajectory training data (latents, decoded frames, cameras, "
                                    "depth) in the official Lyra SDG layout; resumable")
-    p.add_argument("--generator", default="oracle", help="generator backend (default oracle)")
+    p.add_argument("--generator", default="oracle", help="generator backend: oracle (default), cache, diffusion "
+                   "(--diffusion-model DIR) or any registered name")
+    from lyra.cli.generate_cmd import add_diffusion_args
+
+    add_diffusion_args(p)
     p.add_argument("--world", default="procedural", choices=("procedural",), help="scene source (procedural)")
     mix = ", ".join(f"{k} {100 * w:.0f}%%" for k, w in MIX_WEIGHTS.items())  # %% : argparse formats help with %
     p.add_argument("--kind", default="mix", choices=WORLD_KINDS,

@@ -1,0 +1,154 @@
+"""The ``diffusion`` generator: GEN3C's DiT sampling each trajectory from the source view's warped 3D cache.
+
+Per trajectory (sdg.md §3, gen3c-official-inference.md §4): the source view is lifted with its depth and
+forward-warped into every camera (:meth:`lyra.generator.cache.CacheGenerator.warp`: the rendered cache with black
+holes and its coverage mask, one buffer); the source image is the first-frame condition; the EDM sampler
+(:func:`lyra.generator.diffusion.sample`) runs in the tokenizer's diffusion space; the result is denormalised into
+raw latents, and decoded into frames only when ``decode_frames``. One chunk per trajectory (the network's largest
+latent length bounds the frames).
+
+Weights (:func:`load_diffusion_net`): a folder written by :func:`lyra.generator.diffusion.model.save_pretrained`
+(``config.json`` + ``model.safetensors``, pocket or converted official), or the official GEN3C-Cosmos-7B folder
+(``model.pt``, bf16). Text: ``text_embeddings.safetensors`` in the folder when present (needed for the official
+weights), else zero embeddings of the network's text shape (a pocket network trained without text).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from lyra.cameras import Cameras
+from lyra.generator.base import Generator, SourceView, TrajectorySample, register_generator
+from lyra.generator.cache import CacheGenerator, tokenizer_device
+from lyra.generator.diffusion.conditioning import chunk_conditioning
+from lyra.generator.diffusion.config import DiffusionError
+from lyra.generator.diffusion.model import Gen3CNet
+from lyra.generator.diffusion.official import OFFICIAL_FILE, OFFICIAL_REPO
+from lyra.generator.diffusion.sampler import SamplerConfig, sample
+from lyra.generator.diffusion.text import EMBEDDINGS_FILE, PromptEmbeddings
+from lyra.tokenizer import VideoTokenizer
+from lyra.utils.weights import CONFIG_NAME
+
+NOT_SHIPPED = "pocket diffusion weights are not shipped yet; give --diffusion-model DIR"
+# where the pocket weights will ship (issue 10 item 4); absent today
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "diffusion"
+
+
+def resolve_model_dir(model: str | os.PathLike | None) -> Path:
+    """The weights folder of ``--diffusion-model`` (None: the shipped pocket weights); one-line errors otherwise."""
+    if model is None or str(model) in ("shipped", "pocket"):
+        if not (SHIPPED_DIR / CONFIG_NAME).is_file():
+            raise DiffusionError(NOT_SHIPPED)
+        return SHIPPED_DIR
+    p = Path(model).expanduser()
+    if not p.exists():
+        from lyra.utils.hub import parse_hub_id
+
+        hub = parse_hub_id(str(model))
+        if hub is not None:
+            raise DiffusionError(f"--diffusion-model {model}: lyra never downloads diffusion weights; download them on "
+                                 f"a machine with a network (`hf download {hub[0]} --local-dir DIR`, e.g. "
+                                 f"{OFFICIAL_REPO}) and pass --diffusion-model DIR")
+        raise DiffusionError(model, "diffusion weights folder not found (config.json + model.safetensors, or the "
+                                    f"official {OFFICIAL_FILE})")
+    if not p.is_dir():
+        raise DiffusionError(model, "not a folder (give the folder holding the diffusion weights)")
+    if not (p / CONFIG_NAME).is_file() and not (p / OFFICIAL_FILE).is_file():
+        raise DiffusionError(model, f"no {CONFIG_NAME} + model.safetensors (pocket / converted) nor {OFFICIAL_FILE} "
+                                    "(official GEN3C-Cosmos-7B) in this folder")
+    return p
+
+
+@lru_cache(maxsize=1)
+def _load_cached(folder: str, device: str, mtime: float) -> tuple[Gen3CNet, PromptEmbeddings | None]:
+    p = Path(folder)
+    if (p / CONFIG_NAME).is_file():
+        from lyra.generator.diffusion.model import from_pretrained
+
+        net = from_pretrained(p, device=device)
+    else:
+        from lyra.generator.diffusion.official import load_official
+
+        net = load_official(p, device=device, dtype=torch.bfloat16)
+    text = PromptEmbeddings.load(p) if (p / EMBEDDINGS_FILE).is_file() else None
+    if text is None and not (p / CONFIG_NAME).is_file():
+        PromptEmbeddings.load(p)  # the official network needs its text embeddings: the one-line "how to" error
+    return net.requires_grad_(False).eval(), text
+
+
+def load_diffusion_net(model: str | os.PathLike | None, device: torch.device | str = "cpu"
+                       ) -> tuple[Gen3CNet, PromptEmbeddings]:
+    """(network, text embeddings) of ``--diffusion-model`` on ``device`` (the last one loaded is kept in memory, so
+    that one SDG run reads the weights once)."""
+    p = resolve_model_dir(model).resolve()
+    marker = p / CONFIG_NAME if (p / CONFIG_NAME).is_file() else p / OFFICIAL_FILE
+    net, text = _load_cached(str(p), str(device), marker.stat().st_mtime)
+    cfg = net.config
+    if text is None:
+        zeros = torch.zeros(cfg.text_tokens, cfg.text_dim)
+        text = PromptEmbeddings(zeros, zeros.clone())
+    return net, text.check(cfg)
+
+
+@register_generator("diffusion")
+class DiffusionGenerator(Generator):
+    """GEN3C diffusion teacher: warped 3D cache of the source view -> DiT sampler -> latents (and frames).
+
+    Args:
+        tokenizer: the video tokenizer whose latent space the network samples (its channels must be the network's).
+        world: ignored (registry signature).
+        model: weights folder (``--diffusion-model DIR``); None: the shipped pocket weights (not shipped yet: an
+            error saying to give a folder).
+        steps: Euler steps of the sampler (official 35).
+        guidance: g of F_c + g·(F_c − F_u) (official 1; 0 halves the cost).
+        device: where the network runs (default: the tokenizer's device).
+        edge_threshold, edge_dilate, footprint: the cache lift and warp (:class:`CacheGenerator`).
+    """
+
+    name = "diffusion"
+    needs_source = True
+
+    def __init__(self, tokenizer: VideoTokenizer | None = None, world: object | None = None, *,
+                 model: str | os.PathLike | None = None, steps: int = 35, guidance: float = 1.0,
+                 device: str | None = None, edge_threshold: float | None = 0.05, edge_dilate: int = 0,
+                 footprint: str = "bilinear") -> None:
+        if tokenizer is None:
+            raise DiffusionError("the diffusion generator needs a tokenizer")
+        self.tokenizer = tokenizer
+        self.sampler = SamplerConfig(steps=steps, guidance=guidance)
+        self.net, self.text = load_diffusion_net(model, device or tokenizer_device(tokenizer))
+        if self.net.config.latent_channels != tokenizer.latent_channels:
+            raise DiffusionError(f"the diffusion network samples {self.net.config.latent_channels} latent channels "
+                                 f"but the tokenizer has {tokenizer.latent_channels}; use the tokenizer it was "
+                                 "trained on")
+        self.cache = CacheGenerator(tokenizer, edge_threshold=edge_threshold, edge_dilate=edge_dilate,
+                                    footprint=footprint)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def generate(self, trajectories: Sequence[Cameras], source: SourceView | None = None, *,
+                 seed: int = 0) -> list[TrajectorySample]:
+        """One sample per trajectory; trajectory i samples with seed ``seed · 1000 + i`` (the same inputs and seed
+        give the same latents)."""
+        warped = self.cache.warp(trajectories, source)  # checks the source and its depth
+        assert source is not None
+        dev = tokenizer_device(self.tokenizer)
+        out = []
+        for i, (cams, w) in enumerate(zip(trajectories, warped, strict=True)):
+            if (cams.height, cams.width) != tuple(source.image.shape[-2:]):
+                raise DiffusionError(f"trajectory {i} is {cams.height}x{cams.width} but the source image is "
+                                     f"{tuple(source.image.shape[-2:])}")
+            cond = chunk_conditioning(self.tokenizer, self.text, source.image.float().to(dev), w.warped[None].to(dev),
+                                      w.mask[None].to(dev), buffers=self.net.config.cache_buffers)
+            z = sample(self.net, cond, self.sampler, seed=seed * 1000 + i)  # [1, C, T_l, h, w] diffusion space
+            raw = self.tokenizer.denormalize_latents(z.to(dev)).float()
+            frames = None
+            if self.decode_frames:
+                y = self.tokenizer.decode(raw)  # [1, 3, T, H, W] in [-1, 1]
+                frames = ((y[0].permute(1, 0, 2, 3).float() + 1) / 2).clamp(0, 1).cpu()
+            out.append(TrajectorySample(frames, raw[0].cpu(), cams, w.depth))
+        return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -13,7 +12,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (before mujoco i
 mujoco = pytest.importorskip("mujoco")
 pytest.importorskip("skimage")
 
-from lyra.cameras import Cameras, intrinsics_matrix, look_at  # noqa: E402
+from sim_scenes import arch_scene  # noqa: E402
+
+from lyra.cameras import Cameras, look_at  # noqa: E402
 from lyra.sim import CollisionConfig, collision_from_depth  # noqa: E402
 from lyra.sim.mesh import CollisionGeometry, TriMesh  # noqa: E402
 from lyra.sim.mjscene import FreeBody, build_spec, drop, mujoco_camera_params, sim_camera  # noqa: E402
@@ -21,21 +22,7 @@ from lyra.world import Box, Plane, World  # noqa: E402
 
 
 def _arch_scene():
-    """Floor (OpenCV up = -y), a 0.5 cube and an arch (opening 0.58 wide, 0.54 high), seen by 14 cameras."""
-    world = World((
-        Plane((0, 0, 0), (0, -1, 0), (1, 0, 0), (2.0, 2.0), name="floor"),
-        Box((-1.0, -0.25, -0.6), (0.25, 0.25, 0.25), name="cube"),
-        Box((0.65, -0.3, 0.1), (0.06, 0.3, 0.1), name="pillar_l"),
-        Box((1.35, -0.3, 0.1), (0.06, 0.3, 0.1), name="pillar_r"),
-        Box((1.0, -0.66, 0.1), (0.41, 0.06, 0.1), name="lintel"),
-    ))
-    eyes = [(3.0 * math.cos(2 * math.pi * k / 12), -1.8 + 0.2 * (k % 2), 3.0 * math.sin(2 * math.pi * k / 12))
-            for k in range(12)] + [(0.3, -4.0, 0.2), (-0.3, -4.0, -0.2)]
-    H, W = 72, 96
-    f = 0.5 * H / math.tan(math.radians(30))
-    w2c = look_at(torch.tensor(eyes, dtype=torch.float32), torch.zeros(len(eyes), 3))
-    cams = Cameras(w2c, intrinsics_matrix(f, f, W / 2, H / 2).expand(len(eyes), 3, 3).clone(), H, W)
-    return world, cams
+    return arch_scene(72, 96)
 
 
 @pytest.fixture(scope="module")

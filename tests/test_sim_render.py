@@ -4,7 +4,6 @@ movable render camera, and ``lyra sim`` end to end on a tiny procedural scene.""
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import numpy as np
@@ -14,6 +13,8 @@ import torch
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (before mujoco is imported)
 mujoco = pytest.importorskip("mujoco")
 pytest.importorskip("skimage")
+
+from sim_scenes import arch_scene  # noqa: E402
 
 from lyra.cameras import Cameras, intrinsics_matrix, look_at  # noqa: E402
 from lyra.sim.mesh import CollisionGeometry, TriMesh  # noqa: E402
@@ -127,19 +128,7 @@ def _tiny_scene(tmp_path):
     from lyra.cameras import save_cameras_npz
     from lyra.gaussians import merge, save_gaussians
 
-    world = World((
-        Plane((0, 0, 0), (0, -1, 0), (1, 0, 0), (2.0, 2.0), name="floor"),
-        Box((-1.0, -0.25, -0.6), (0.25, 0.25, 0.25), name="cube"),
-        Box((0.65, -0.3, 0.1), (0.06, 0.3, 0.1), name="pillar_l"),
-        Box((1.35, -0.3, 0.1), (0.06, 0.3, 0.1), name="pillar_r"),
-        Box((1.0, -0.66, 0.1), (0.41, 0.06, 0.1), name="lintel"),
-    ))
-    eyes = [(3.0 * math.cos(2 * math.pi * k / 12), -1.8 + 0.2 * (k % 2), 3.0 * math.sin(2 * math.pi * k / 12))
-            for k in range(12)] + [(0.3, -4.0, 0.2), (-0.3, -4.0, -0.2)]
-    H, W = 36, 48
-    f = 0.5 * H / math.tan(math.radians(30))
-    w2c = look_at(torch.tensor(eyes, dtype=torch.float32), torch.zeros(len(eyes), 3))
-    cams = Cameras(w2c, intrinsics_matrix(f, f, W / 2, H / 2).expand(len(eyes), 3, 3).clone(), H, W)
+    world, cams = arch_scene(36, 48)
     r = world.render(cams)
     save_gaussians(tmp_path / "scene.ply", merge([depth_to_gaussians(r.rgb[i], r.depth[i], cams[i])
                                                   for i in range(0, len(cams), 2)]))

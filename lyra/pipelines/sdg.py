@@ -101,6 +101,20 @@ def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> 
                             "the folder was written with another tokenizer (use another --out folder)")
 
 
+def check_world_options(cfg: Any) -> None:
+    """DataError unless ``cfg``'s world, kind, photos and supersample fields are valid (static and dynamic runs)."""
+    from lyra.world import WORLD_KINDS
+
+    if cfg.world != "procedural":
+        raise DataError(f"unknown world source {cfg.world!r} (available: procedural)")
+    if cfg.kind not in WORLD_KINDS:
+        raise DataError(f"world kind must be one of {', '.join(WORLD_KINDS)}, got {cfg.kind!r}")
+    if cfg.photos not in ("train", "heldout"):
+        raise DataError(f"photos must be train or heldout, got {cfg.photos!r}")
+    if not isinstance(cfg.supersample, int) or cfg.supersample < 1:
+        raise DataError(f"supersample must be an integer >= 1, got {cfg.supersample!r}")
+
+
 def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: WriteOptions | None = None,
             progress: bool = True, generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Generate ``cfg.scenes`` scenes into ``out`` (resumable: complete scenes are skipped).
@@ -111,18 +125,11 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
 
     from lyra.cameras import METHOD_TRAJECTORIES, default_intrinsics, method_trajectories
     from lyra.generator import GENERATORS, GeneratorError, OracleGenerator, make_generator
-    from lyra.world import WORLD_KINDS, generate_world
+    from lyra.world import generate_world
 
     if cfg.generator not in GENERATORS:
         raise GeneratorError(f"unknown generator {cfg.generator!r}; available: {', '.join(sorted(GENERATORS))}")
-    if cfg.world != "procedural":
-        raise DataError(f"unknown world source {cfg.world!r} (available: procedural)")
-    if cfg.kind not in WORLD_KINDS:
-        raise DataError(f"world kind must be one of {', '.join(WORLD_KINDS)}, got {cfg.kind!r}")
-    if cfg.photos not in ("train", "heldout"):
-        raise DataError(f"photos must be train or heldout, got {cfg.photos!r}")
-    if not isinstance(cfg.supersample, int) or cfg.supersample < 1:
-        raise DataError(f"supersample must be an integer >= 1, got {cfg.supersample!r}")
+    check_world_options(cfg)
     tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
     require_openexr()  # depth zips; fail before any work
     layout = Layout(out)

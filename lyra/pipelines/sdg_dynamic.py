@@ -205,18 +205,11 @@ class _Teacher:
 
 # ---------------------------------------------------------------------------------------------- one scene
 def _check_config(cfg: DynamicSDGConfig) -> None:
-    from lyra.world import WORLD_KINDS
+    from lyra.pipelines.sdg import check_world_options
 
     if cfg.generator not in DYNAMIC_GENERATORS:
         raise DataError(f"dynamic SDG supports the generators {', '.join(DYNAMIC_GENERATORS)}, got {cfg.generator!r}")
-    if cfg.world != "procedural":
-        raise DataError(f"unknown world source {cfg.world!r} (available: procedural)")
-    if cfg.kind not in WORLD_KINDS:
-        raise DataError(f"world kind must be one of {', '.join(WORLD_KINDS)}, got {cfg.kind!r}")
-    if cfg.photos not in ("train", "heldout"):
-        raise DataError(f"photos must be train or heldout, got {cfg.photos!r}")
-    if not isinstance(cfg.supersample, int) or cfg.supersample < 1:
-        raise DataError(f"supersample must be an integer >= 1, got {cfg.supersample!r}")
+    check_world_options(cfg)
     if cfg.source_motion not in SOURCE_MOTIONS:
         raise DataError(f"source motion must be one of {', '.join(SOURCE_MOTIONS)}, got {cfg.source_motion!r}")
     if cfg.frames < 2:

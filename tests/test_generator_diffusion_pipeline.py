@@ -134,3 +134,34 @@ def test_demo_world_with_a_generator(models, tmp_path: Path, capsys, generator: 
         assert -1 <= report["metrics"][k]["ssim"] <= 1
     if generator == "diffusion":
         assert report["generator"]["steps"] == 2 and report["generator"]["model"] == str(models[2])
+
+
+def test_generate_and_sdg_accept_the_diffusion_generator(models, tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    from lyra.data import Layout
+    from lyra.utils.images import save_png
+
+    dit = ["--diffusion-model", str(models[2]), "--diffusion-steps", "2"]
+    src = source_view()
+    save_png(tmp_path / "in.png", src.image)
+    np.save(tmp_path / "depth.npy", src.depth[0].numpy())
+    out = tmp_path / "gen"
+    rc = main(["generate", str(tmp_path / "in.png"), "--depth", str(tmp_path / "depth.npy"), "--generator",
+               "diffusion", *dit, *tiny_args(models, out)])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["generator"] == "diffusion"
+    assert report["settings"]["generator_options"] == {"model": str(models[2]), "steps": 2}
+    rc = main(["generate", str(tmp_path / "in.png"), "--diffusion-model", str(models[2]), *tiny_args(models, out)])
+    assert rc == 2 and "only used with --generator diffusion" in capsys.readouterr().err
+
+    data = tmp_path / "sdg"
+    rc = main(["sdg", "--generator", "diffusion", *dit, "--scenes", "1", "--out", str(data), "--frames", str(T),
+               "--height", str(H), "--width", str(W), "--tokenizer", str(models[0]), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    L = Layout(data)
+    assert L.views() == [0, 1, 2, 3, 4, 5] and len(L.scene_keys()) == 1
+    rc = main(["sdg", "--generator", "diffusion", "--scenes", "1", "--out", str(tmp_path / "sdg2"), "--tokenizer",
+               str(models[0]), "--frames", str(T), "--height", str(H), "--width", str(W), "--quiet"])
+    assert rc == 2 and NOT_SHIPPED in capsys.readouterr().err

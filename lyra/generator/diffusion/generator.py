@@ -67,7 +67,10 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
 @lru_cache(maxsize=1)
 def _load_cached(folder: str, device: str, mtime: float) -> tuple[Gen3CNet, PromptEmbeddings | None]:
     p = Path(folder)
-    if (p / CONFIG_NAME).is_file():
+    pocket = (p / CONFIG_NAME).is_file()
+    # the official network needs its text embeddings: without them, the one-line "how to" error before the 7B load
+    text = PromptEmbeddings.load(p) if (p / EMBEDDINGS_FILE).is_file() or not pocket else None
+    if pocket:
         from lyra.generator.diffusion.model import from_pretrained
 
         net = from_pretrained(p, device=device)
@@ -75,9 +78,6 @@ def _load_cached(folder: str, device: str, mtime: float) -> tuple[Gen3CNet, Prom
         from lyra.generator.diffusion.official import load_official
 
         net = load_official(p, device=device, dtype=torch.bfloat16)
-    text = PromptEmbeddings.load(p) if (p / EMBEDDINGS_FILE).is_file() else None
-    if text is None and not (p / CONFIG_NAME).is_file():
-        PromptEmbeddings.load(p)  # the official network needs its text embeddings: the one-line "how to" error
     return net.requires_grad_(False).eval(), text
 
 
@@ -132,8 +132,8 @@ class DiffusionGenerator(Generator):
     @torch.no_grad()
     def generate(self, trajectories: Sequence[Cameras], source: SourceView | None = None, *,
                  seed: int = 0) -> list[TrajectorySample]:
-        """One sample per trajectory; trajectory i samples with seed ``seed · 1000 + i`` (the same inputs and seed
-        give the same latents)."""
+        """One sample per trajectory; trajectory i samples with seed ``(seed · 1000 + i) mod 2³²`` (the same inputs
+        and seed give the same latents)."""
         warped = self.cache.warp(trajectories, source)  # checks the source and its depth
         assert source is not None
         dev = tokenizer_device(self.tokenizer)
@@ -144,7 +144,8 @@ class DiffusionGenerator(Generator):
                                      f"{tuple(source.image.shape[-2:])}")
             cond = chunk_conditioning(self.tokenizer, self.text, source.image.float().to(dev), w.warped[None].to(dev),
                                       w.mask[None].to(dev), buffers=self.net.config.cache_buffers)
-            z = sample(self.net, cond, self.sampler, seed=seed * 1000 + i)  # [1, C, T_l, h, w] diffusion space
+            # [1, C, T_l, h, w] in diffusion space
+            z = sample(self.net, cond, self.sampler, seed=(int(seed) * 1000 + i) % 2**32)
             raw = self.tokenizer.denormalize_latents(z.to(dev)).float()
             frames = None
             if self.decode_frames:

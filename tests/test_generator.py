@@ -34,8 +34,15 @@ def test_registry_has_oracle_and_rejects_unknown(tok) -> None:
     assert "oracle" in GENERATORS
     gen = make_generator("oracle", world=generate_world(1, "room"), tokenizer=tok)
     assert isinstance(gen, OracleGenerator) and not gen.needs_source
-    with pytest.raises(GeneratorError, match="unknown generator 'nope'.*oracle"):
+    with pytest.raises(GeneratorError, match="unknown generator 'nope'.*diffusion.*oracle"):
         make_generator("nope", tokenizer=tok)
+
+
+def test_diffusion_registers_on_first_use(tok) -> None:
+    pytest.importorskip("diffusers")
+    with pytest.raises(GeneratorError, match="--diffusion-model"):  # registered lazily, then asks for its weights
+        make_generator("diffusion", tokenizer=tok)
+    assert "diffusion" in GENERATORS
 
 
 def test_register_custom_generator(tok) -> None:

@@ -121,6 +121,7 @@ class Generator(ABC):
 
 GeneratorFactory = Callable[..., Generator]
 GENERATORS: dict[str, GeneratorFactory] = {}
+LAZY_GENERATORS = {"diffusion": "lyra.generator.diffusion"}  # name -> module that registers it (imports diffusers)
 
 
 def register_generator(name: str) -> Callable[[GeneratorFactory], GeneratorFactory]:
@@ -137,10 +138,15 @@ def register_generator(name: str) -> Callable[[GeneratorFactory], GeneratorFacto
 
 def make_generator(name: str, **kwargs: Any) -> Generator:
     """Build the generator registered as ``name`` (``tokenizer=``, ``world=`` and backend options)."""
+    import importlib
+
     import lyra.generator  # noqa: F401 - registers the built-in backends
 
+    if name not in GENERATORS and name in LAZY_GENERATORS:  # heavy optional backends register on first use
+        importlib.import_module(LAZY_GENERATORS[name])
     if name not in GENERATORS:
-        raise GeneratorError(f"unknown generator {name!r}; available: {', '.join(sorted(GENERATORS))}")
+        names = sorted(set(GENERATORS) | set(LAZY_GENERATORS))
+        raise GeneratorError(f"unknown generator {name!r}; available: {', '.join(names)}")
     return GENERATORS[name](**kwargs)
 
 

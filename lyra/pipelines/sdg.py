@@ -83,11 +83,13 @@ def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> 
         old = read_json(layout.run_path, "SDG run file", DataError).get("config", {})
         if not isinstance(old, dict):
             raise DataError(layout.run_path, "'config' must be an object")
-        if old.get("dynamic"):
-            raise DataError(f"{layout.root} holds a dynamic SDG run (lyra sdg --dynamic); use another --out folder")
+        dynamic = bool(getattr(cfg, "dynamic", False))
+        if bool(old.get("dynamic")) != dynamic:
+            held = "a dynamic SDG run (lyra sdg --dynamic)" if old.get("dynamic") else "a static SDG run"
+            raise DataError(f"{layout.root} holds {held}; use another --out folder")
         old.pop("scenes", None)
         # a field the folder's run predates counts as its default (the run was made without it)
-        defaults = SDGConfig().identity()
+        defaults = type(cfg)().identity()
         diff = {k: (old.get(k, defaults[k]), v) for k, v in cfg.identity().items() if old.get(k, defaults[k]) != v}
         if diff:
             raise DataError(f"{layout.root} holds an SDG run with other settings {diff} (old, new); "
@@ -99,6 +101,24 @@ def _check_resume(layout: Layout, cfg: SDGConfig, mean: Tensor, std: Tensor) -> 
         if not same:
             raise DataError(f"{layout.stats_path}: latent statistics differ from this tokenizer's; "
                             "the folder was written with another tokenizer (use another --out folder)")
+
+
+def start_run(cfg: SDGConfig, out: str | os.PathLike, tokenizer, layout_note: str) -> Layout:
+    """Check the tokenizer, OpenEXR and a resumed folder's settings; write the latent statistics and the run file.
+
+    Shared by the static and the dynamic run (``cfg.dynamic``). Returns the dataset layout.
+    """
+    tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
+    require_openexr()  # depth zips; fail before any work
+    layout = Layout(out)
+    mean = tokenizer.latents_mean.detach().float().cpu()
+    std = tokenizer.latents_std.detach().float().cpu()
+    _check_resume(layout, cfg, mean, std)
+    layout.extra.mkdir(parents=True, exist_ok=True)
+    if not layout.stats_path.is_file():
+        save_latent_stats(layout.stats_path, mean, std)
+    json_atomic(layout.run_path, {"format": "lyra-sdg", "version": 1, "config": asdict(cfg), "layout": layout_note})
+    return layout
 
 
 def check_world_options(cfg: Any) -> None:
@@ -130,17 +150,7 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
     if cfg.generator not in GENERATORS:
         raise GeneratorError(f"unknown generator {cfg.generator!r}; available: {', '.join(sorted(GENERATORS))}")
     check_world_options(cfg)
-    tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
-    require_openexr()  # depth zips; fail before any work
-    layout = Layout(out)
-    mean = tokenizer.latents_mean.detach().float().cpu()
-    std = tokenizer.latents_std.detach().float().cpu()
-    _check_resume(layout, cfg, mean, std)
-    layout.extra.mkdir(parents=True, exist_ok=True)
-    if not layout.stats_path.is_file():
-        save_latent_stats(layout.stats_path, mean, std)
-    json_atomic(layout.run_path, {"format": "lyra-sdg", "version": 1, "config": asdict(cfg),
-                                   "layout": "official (method.md §8.1)"})
+    layout = start_run(cfg, out, tokenizer, "official (method.md §8.1)")
     K = default_intrinsics(cfg.height, cfg.width, cfg.fov_x_deg)
     written, skipped, seconds = [], [], []
     bar = tqdm(range(cfg.scenes), desc="sdg", unit="scene", disable=not progress)

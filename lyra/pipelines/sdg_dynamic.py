@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,12 +32,9 @@ import torch
 from torch import Tensor
 
 from lyra.cameras import Cameras
-from lyra.data.exr import require_openexr
-from lyra.data.layout import DataError, Layout
-from lyra.data.reader import load_latent_stats
-from lyra.data.writer import WriteOptions, json_atomic, save_latent_stats, scene_complete, write_scene, write_source
-from lyra.pipelines.sdg import SDGConfig, scene_key, scene_seed
-from lyra.utils.inputs import read_json
+from lyra.data.layout import DataError
+from lyra.data.writer import WriteOptions, scene_complete, write_scene, write_source
+from lyra.pipelines.sdg import SDGConfig, scene_key, scene_seed, start_run
 
 FLIP_OFFSET = 6  # folder of the flipped twin of trajectory v: v + 6
 SOURCE_MOTIONS = ("static", "slow")
@@ -256,27 +253,6 @@ def generate_dynamic_scene(cfg: DynamicSDGConfig, tokenizer, index: int, *, keep
 
 
 # ---------------------------------------------------------------------------------------------- the run
-def _check_resume(layout: Layout, cfg: DynamicSDGConfig, mean: Tensor, std: Tensor) -> None:
-    if layout.run_path.is_file():
-        old = read_json(layout.run_path, "SDG run file", DataError).get("config", {})
-        if not isinstance(old, dict):
-            raise DataError(layout.run_path, "'config' must be an object")
-        if not old.get("dynamic"):
-            raise DataError(f"{layout.root} holds a static SDG run; use another --out folder for dynamic data")
-        old.pop("scenes", None)
-        diff = {k: (old.get(k), v) for k, v in cfg.identity().items() if old.get(k) != v}
-        if diff:
-            raise DataError(f"{layout.root} holds a dynamic SDG run with other settings {diff} (old, new); "
-                            "use another --out folder")
-    if layout.stats_path.is_file():
-        old_mean, old_std = load_latent_stats(layout.stats_path)
-        same = (old_mean.shape == mean.shape and torch.allclose(old_mean, mean, atol=1e-6)
-                and torch.allclose(old_std, std, atol=1e-6))
-        if not same:
-            raise DataError(f"{layout.stats_path}: latent statistics differ from this tokenizer's; "
-                            "the folder was written with another tokenizer (use another --out folder)")
-
-
 def scene_meta(cfg: DynamicSDGConfig, index: int, scene: DynamicScene) -> dict[str, Any]:
     """The done-marker meta of a dynamic scene (the reader takes ``times`` and ``latents_reversed`` from it)."""
     from lyra.cameras import METHOD_TRAJECTORIES
@@ -301,18 +277,8 @@ def run_dynamic_sdg(cfg: DynamicSDGConfig, out: str | os.PathLike, tokenizer, *,
     from tqdm import tqdm
 
     _check_config(cfg)
-    tokenizer.check_video_shape((1, 3, cfg.frames, cfg.height, cfg.width))
-    require_openexr()  # depth zips; fail before any work
-    layout = Layout(out)
-    mean = tokenizer.latents_mean.detach().float().cpu()
-    std = tokenizer.latents_std.detach().float().cpu()
-    _check_resume(layout, cfg, mean, std)
-    layout.extra.mkdir(parents=True, exist_ok=True)
-    if not layout.stats_path.is_file():
-        save_latent_stats(layout.stats_path, mean, std)
-    json_atomic(layout.run_path, {"format": "lyra-sdg", "version": 1, "config": asdict(cfg),
-                                   "layout": "official (method.md §8.1), dynamic: 0-5 forward, 6-11 time-reversed "
-                                             "supervision; flag/source: source videos (ViPE layout)"})
+    layout = start_run(cfg, out, tokenizer, "official (method.md §8.1), dynamic: 0-5 forward, 6-11 time-reversed "
+                                            "supervision; flag/source: source videos (ViPE layout)")
     written, skipped, seconds = [], [], []
     bar = tqdm(range(cfg.scenes), desc="sdg --dynamic", unit="scene", disable=not progress)
     for i in bar:

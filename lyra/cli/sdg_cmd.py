@@ -16,33 +16,36 @@ def run(args: argparse.Namespace) -> int:
     from lyra.pipelines.sdg import SDGConfig, run_sdg
     from lyra.tokenizer import load_tokenizer
 
-    if getattr(args, "dynamic", False):
-        from lyra.cli.sdg_dynamic import run_dynamic
-
-        return run_dynamic(args)
     if args.scenes < 1:
         raise CLIError(f"--scenes must be >= 1, got {args.scenes}")
     if args.supersample < 1:
         raise CLIError(f"--supersample must be >= 1, got {args.supersample}")
+    if args.diffusion_model and args.generator != "diffusion":
+        raise CLIError("--diffusion-model DIR is only used with --generator diffusion")
     if args.threads:
         torch.set_num_threads(args.threads)
-    gen_opts: dict = {}
-    if args.generator == "diffusion":
-        from lyra.cli.generate_cmd import diffusion_options
-
-        gen_opts = diffusion_options(args)  # registers "diffusion"; one line when the weights are missing
-    elif args.diffusion_model:
-        raise CLIError("--diffusion-model DIR is only used with --generator diffusion")
-    cfg = SDGConfig(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height, width=args.width,
-                    kind=args.kind, photos=args.photos, generator=args.generator, world=args.world,
-                    tokenizer=str(args.tokenizer), fov_x_deg=args.fov, movement_factor=args.movement_factor,
-                    supersample=args.supersample)
-    tok = load_tokenizer(args.tokenizer)
+    fields = dict(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height, width=args.width,
+                  kind=args.kind, photos=args.photos, generator=args.generator, world=args.world,
+                  tokenizer=str(args.tokenizer), fov_x_deg=args.fov, movement_factor=args.movement_factor,
+                  supersample=args.supersample)
     opts = WriteOptions(crf=args.crf, depth_half=not args.depth_float32)
-    summary = run_sdg(cfg, args.out, tok, options=opts, progress=not args.quiet, generator_options=gen_opts)
+    if args.dynamic:  # moving worlds, 12 time-aligned trajectories (lyra.pipelines.sdg_dynamic)
+        from lyra.pipelines.sdg_dynamic import DynamicSDGConfig, run_dynamic_sdg
+
+        cfg = DynamicSDGConfig(**fields, source_motion=args.source_motion, flip=not args.no_flip)
+        summary = run_dynamic_sdg(cfg, args.out, load_tokenizer(args.tokenizer), options=opts,
+                                  progress=not args.quiet)
+    else:
+        gen_opts: dict = {}
+        if args.generator == "diffusion":
+            from lyra.cli.generate_cmd import diffusion_options
+
+            gen_opts = diffusion_options(args)  # registers "diffusion"; one line when the weights are missing
+        summary = run_sdg(SDGConfig(**fields), args.out, load_tokenizer(args.tokenizer), options=opts,
+                          progress=not args.quiet, generator_options=gen_opts)
     n_w, n_s = len(summary["written"]), len(summary["skipped"])
     timing = f", {summary['seconds_per_scene']:.1f} s per scene" if n_w else ""
-    print(f"{args.out}: {n_w} scenes written, {n_s} already complete{timing}")
+    print(f"{args.out}: {n_w} {'dynamic ' if args.dynamic else ''}scenes written, {n_s} already complete{timing}")
     return 0
 
 

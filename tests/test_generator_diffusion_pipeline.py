@@ -152,7 +152,7 @@ def test_generate_and_sdg_accept_the_diffusion_generator(models, tmp_path: Path,
     assert rc == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["generator"] == "diffusion"
-    assert report["settings"]["generator_options"] == {"model": str(models[2]), "steps": 2}
+    assert report["settings"]["generator_options"] == {"model": str(models[2]), "steps": 2, "guidance": 1.0}
     rc = main(["generate", str(tmp_path / "in.png"), "--diffusion-model", str(models[2]), *tiny_args(models, out)])
     assert rc == 2 and "only used with --generator diffusion" in capsys.readouterr().err
 

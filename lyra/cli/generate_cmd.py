@@ -41,9 +41,12 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
 def add_diffusion_args(p: argparse.ArgumentParser) -> None:
     """``--diffusion-model DIR`` and ``--diffusion-steps N`` of the ``diffusion`` generator."""
     p.add_argument("--diffusion-model", metavar="DIR", help="diffusion generator: weights folder (config.json + "
-                   "model.safetensors, or the official GEN3C-Cosmos-7B model.pt); pocket weights are not shipped yet")
+                   "model.safetensors, e.g. a `lyra teacher train` checkpoint, or the official GEN3C-Cosmos-7B "
+                   "model.pt)")
     p.add_argument("--diffusion-steps", type=int, default=35, help="diffusion generator: sampler steps (default 35, "
                    "the official count)")
+    p.add_argument("--diffusion-guidance", type=float, default=1.0, help="diffusion generator: guidance g of "
+                   "F_c + g(F_c - F_u) (default 1, official; 0 halves the cost)")
 
 
 def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -53,8 +56,25 @@ def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.diffusion_steps < 1:
         raise CLIError(f"--diffusion-steps must be >= 1, got {args.diffusion_steps}")
-    resolve_model_dir(args.diffusion_model)
-    return {"model": args.diffusion_model, "steps": args.diffusion_steps}
+    folder = resolve_model_dir(args.diffusion_model)
+    check_diffusion_tokenizer(folder, getattr(args, "tokenizer", None))
+    return {"model": args.diffusion_model, "steps": args.diffusion_steps, "guidance": args.diffusion_guidance}
+
+
+def check_diffusion_tokenizer(folder: Path, tokenizer: object) -> None:
+    """CLIError when a pocket diffusion network records a shipped tokenizer version other than ``tokenizer``'s."""
+    from lyra.cli.main import CLIError
+    from lyra.generator.diffusion import Gen3CNetConfig
+    from lyra.utils.shipped import shipped_version
+    from lyra.utils.weights import CONFIG_NAME
+
+    if not (folder / CONFIG_NAME).is_file() or tokenizer is None:
+        return
+    wanted = Gen3CNetConfig.load(folder / CONFIG_NAME).tokenizer
+    have = shipped_version(tokenizer)
+    if wanted and have and shipped_version(wanted) and shipped_version(wanted) != have:
+        raise CLIError(f"--diffusion-model {folder} samples the latents of tokenizer {wanted}, not of --tokenizer "
+                       f"{tokenizer} ({have}); add --tokenizer {wanted} and a decoder of that version")
 
 
 def config_from_args(args: argparse.Namespace, generator: str, **extra) -> object:

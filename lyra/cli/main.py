@@ -38,6 +38,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
         render_cmd,
         sdg_cmd,
         sim_cmd,
+        teacher_cmd,
         train_cmd,
         view_cmd,
         world_cmd,
@@ -45,7 +46,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
     from lyra.tokenizer import cli as tokenizer_cmd
 
     for mod in (info, demo_cmd, generate_cmd, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd,
-                sdg_cmd, data_cmd, train_cmd, eval_cmd, mesh_cmd, sim_cmd):
+                sdg_cmd, data_cmd, train_cmd, teacher_cmd, eval_cmd, mesh_cmd, sim_cmd):
         mod.add_parser(subparsers)
 
 

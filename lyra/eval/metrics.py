@@ -40,7 +40,8 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, win_size: int = 11, sigm
 
     Args:
         x, y: [N, C, H, W] images (H, W >= win_size).
-        reduction: "mean" -> scalar; "none" -> [N] per-image SSIM (mean over channels and pixels).
+        reduction: "mean" -> scalar; "none" -> [N] per-image SSIM (mean over channels and pixels); "map" -> the
+            per-pixel map [N, C, H - win_size + 1, W - win_size + 1] of the valid region.
     """
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"ssim: need two [N, C, H, W] tensors of equal shape, got {list(x.shape)}, {list(y.shape)}")
@@ -63,6 +64,8 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, win_size: int = 11, sigm
     vxy = cov_norm * (filt(x * y) - ux * uy)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    if reduction == "map":
+        return s
     per_image = s.mean(dim=(1, 2, 3))
     return per_image.mean() if reduction == "mean" else per_image
 

@@ -232,25 +232,32 @@ class TrainConfig:
         Any problem (missing or binary file, YAML syntax, unknown keys, wrong types, bad values) raises
         ConfigError naming the file (or the override) and the key.
         """
-        d = parse_yaml(read_text(path, "YAML config file", ConfigError), path, ConfigError)
-        d = {} if d is None else d
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping, got {type(d).__name__}")
-        for item in overrides or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"override {item!r}: use dotted.key=value")
-            node = d
-            parts = key.strip().split(".")
-            for p in parts[:-1]:
-                node = node.setdefault(p, {})
-                if not isinstance(node, dict):
-                    raise ConfigError(f"override {item!r}: {p} is not a mapping")
-            node[parts[-1]] = parse_yaml(value, f"override {item!r}", ConfigError)
+        d = load_yaml_config(path, overrides)
         try:
             return cls.from_dict(d)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_yaml_config(path: str | os.PathLike, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A YAML config file as a mapping, with ``overrides`` (``dotted.key=yaml_value`` strings) applied on top;
+    a missing or binary file, bad YAML, a non-mapping top level or a bad override raise ConfigError."""
+    d = parse_yaml(read_text(path, "YAML config file", ConfigError), path, ConfigError)
+    d = {} if d is None else d
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(d).__name__}")
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: use dotted.key=value")
+        node = d
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a mapping")
+        node[parts[-1]] = parse_yaml(value, f"override {item!r}", ConfigError)
+    return d
 
 
 def _build(cls: type, d: Any, where: str) -> Any:

@@ -37,6 +37,10 @@ class Gen3CNetConfig:
         rope_scale: NTK extrapolation ratios of the 3D RoPE (t, h, w).
         qk_norm_eps: epsilon of the per-head q/k RMSNorm (Transformer Engine's 1e-6 officially; diffusers builds 1e-5).
         fps: frame rate the RoPE time axis is conditioned on (24: positions scale by 24/fps).
+        learnable_pos_embed: add the learnable per-axis positional tables at each block (official); False keeps
+            the 3D RoPE alone, so a network trained on crops samples whole frames (pocket).
+        tokenizer: the tokenizer whose latents the network samples (e.g. ``pocket-v2``; None: not recorded, as
+            the official weights, which sample Cosmos-Tokenize1-CV8x8x8-720p latents).
     """
 
     latent_channels: int = 16
@@ -53,6 +57,8 @@ class Gen3CNetConfig:
     rope_scale: tuple[float, float, float] = (2.0, 1.0, 1.0)
     qk_norm_eps: float = 1e-6
     fps: float = 24.0
+    learnable_pos_embed: bool = True
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         coerce_instance(self, DiffusionError)
@@ -110,6 +116,17 @@ class Gen3CNetConfig:
         """A random-weight test size (2 blocks of width 48, 4 latent channels, 8 text tokens of width 16)."""
         base: dict[str, Any] = dict(latent_channels=4, num_layers=2, num_heads=2, head_dim=24, text_dim=16,
                                     text_tokens=8, adaln_lora_dim=8, max_latent_size=(8, 16, 16))
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def pocket(cls, **overrides: Any) -> Gen3CNetConfig:
+        """CPU scale, trained here on the pocket-v2 tokenizer's latents: 6 blocks of width 192 (4 heads of 48), one
+        cache buffer, one zero text token of width 16, RoPE only (trained on crops, samples whole frames);
+        ≈ 3.8 M parameters."""
+        base: dict[str, Any] = dict(latent_channels=16, cache_buffers=1, num_layers=6, num_heads=4, head_dim=48,
+                                    text_dim=16, text_tokens=1, adaln_lora_dim=32, max_latent_size=(32, 64, 64),
+                                    learnable_pos_embed=False, tokenizer="pocket-v2")
         base.update(overrides)
         return cls(**base)
 

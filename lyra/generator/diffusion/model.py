@@ -46,7 +46,7 @@ class Gen3CNet(nn.Module):
             attention_head_dim=cfg.head_dim, num_layers=cfg.num_layers, mlp_ratio=cfg.mlp_ratio,
             text_embed_dim=cfg.text_dim, adaln_lora_dim=cfg.adaln_lora_dim, max_size=cfg.max_latent_size,
             patch_size=cfg.patch_size, rope_scale=cfg.rope_scale, concat_padding_mask=False,
-            extra_pos_embed_type="learnable")
+            extra_pos_embed_type="learnable" if cfg.learnable_pos_embed else None)
         for block in self.transformer.transformer_blocks:
             for attn in (block.attn1, block.attn2):
                 attn.norm_q.eps = attn.norm_k.eps = cfg.qk_norm_eps

@@ -1,0 +1,79 @@
+"""Reader of the diffusion teacher's training data (written by :mod:`lyra.pipelines.teacher_data`).
+
+A folder holds ``lyra_teacher_data.json`` (the run's settings) and one ``<key>.npz`` per scene with, per trajectory,
+``target`` [N, C, T_l, h, w] (the exact renders' latents) and ``cache`` [N, 2C, T_l, h, w] (the warped cache's render
+and mask latents), float16 in the tokenizer's diffusion space, and ``holes`` [N] (uncovered pixel fraction).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lyra.data.layout import DataError
+
+META_NAME = "lyra_teacher_data.json"
+
+
+def scene_file(root: str | os.PathLike, key: str) -> Path:
+    return Path(root) / f"{key}.npz"
+
+
+def scene_files(root: str | os.PathLike) -> list[Path]:
+    """The complete scene files of a teacher data folder, sorted by name (DataError when there are none)."""
+    root = Path(root)
+    if not (root / META_NAME).is_file():
+        raise DataError(root, f"not a teacher data folder (no {META_NAME}; make one with `lyra teacher data`)")
+    files = sorted(root.glob("scene_*.npz"))
+    if not files:
+        raise DataError(root, "holds no scenes yet")
+    return files
+
+
+class TeacherDataset:
+    """Every trajectory of a teacher data folder in memory (float16), served as random crops.
+
+    Args:
+        root: the folder.
+        crop: (h, w) latent crop (None: whole frames); every clip keeps all its latent frames.
+        scenes: the first ``scenes`` scene files only (None: all).
+    """
+
+    def __init__(self, root: str | os.PathLike, crop: tuple[int, int] | None = None, scenes: int | None = None) -> None:
+        files = scene_files(root)[:scenes]
+        target, cache = [], []
+        for f in files:
+            try:
+                with np.load(f) as z:
+                    target.append(z["target"])
+                    cache.append(z["cache"])
+            except (OSError, KeyError, ValueError) as exc:
+                raise DataError(f, f"unreadable teacher scene ({exc})") from exc
+        self.target = torch.from_numpy(np.concatenate(target))  # [N, C, T_l, h, w] float16
+        self.cache = torch.from_numpy(np.concatenate(cache))  # [N, 2C, T_l, h, w] float16
+        if self.cache.shape[0] != self.target.shape[0] or self.cache.shape[2:] != self.target.shape[2:] \
+                or self.cache.shape[1] != 2 * self.target.shape[1]:
+            raise DataError(root, f"target {list(self.target.shape)} and cache {list(self.cache.shape)} disagree")
+        h, w = self.target.shape[-2:]
+        self.crop = (h, w) if crop is None else (min(crop[0], h), min(crop[1], w))
+        self.scenes = len(files)
+
+    def __len__(self) -> int:
+        return int(self.target.shape[0])
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[Tensor, Tensor]:
+        """(target [B, C, T_l, ch, cw], cache [B, 2C, T_l, ch, cw]) float32: random clips, each at a random crop
+        position."""
+        h, w = self.target.shape[-2:]
+        ch, cw = self.crop
+        ts, cs = [], []
+        for i in rng.integers(0, len(self), size):
+            y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            t, c = self.target[i, ..., y:y + ch, x:x + cw], self.cache[i, ..., y:y + ch, x:x + cw]
+            ts.append(t)
+            cs.append(c)
+        return torch.stack(ts).float(), torch.stack(cs).float()

@@ -1,0 +1,219 @@
+"""The pocket diffusion teacher: its data (``lyra teacher data``), EDM training (``lyra teacher train``) and the
+hole / visible comparison (``lyra teacher sample``), with a tiny random tokenizer and DiT at 32x48, 9 frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from lyra.cli.main import main  # noqa: E402
+from lyra.data.layout import DataError  # noqa: E402
+from lyra.data.teacher import TeacherDataset  # noqa: E402
+from lyra.eval.teacher import masked_scores  # noqa: E402
+from lyra.generator.diffusion import Gen3CNetConfig  # noqa: E402
+from lyra.generator.diffusion.conditioning import encode_condition  # noqa: E402
+from lyra.generator.diffusion.model import Gen3CNet, from_pretrained, save_pretrained  # noqa: E402
+from lyra.pipelines.teacher_data import TeacherDataConfig, build_teacher_data  # noqa: E402
+from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE  # noqa: E402
+from lyra.train.teacher import TeacherTrainConfig, TeacherTrainer, diffusion_loss  # noqa: E402
+
+H, W, T = 32, 48, 9
+TINY_TOK = CausalVAEConfig(channels=(8, 16), enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), stats_frames=4)
+C = TINY_TOK.latent_channels
+TINY_NET = {"latent_channels": C, "num_layers": 1, "num_heads": 2, "head_dim": 24, "adaln_lora_dim": 8}
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("tok")
+    torch.manual_seed(0)
+    CausalVideoVAE(TINY_TOK).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def data_dir(tok_dir, tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("teacher_data")
+    cfg = TeacherDataConfig(scenes=2, seed=7, frames=T, height=H, width=W, kind="room", tokenizer=str(tok_dir))
+    s = build_teacher_data(cfg, d, CausalVideoVAE.from_pretrained(tok_dir).eval(), progress=False)
+    assert len(s["written"]) == 2
+    return d
+
+
+def test_teacher_data_shapes_resume_and_condition_frame(tok_dir, data_dir) -> None:
+    tok = CausalVideoVAE.from_pretrained(tok_dir).eval()
+    z = np.load(data_dir / "scene_7_00000.npz")
+    assert z["target"].shape == (6, C, 2, H // 8, W // 8) and z["target"].dtype == np.float16
+    assert z["cache"].shape == (6, 2 * C, 2, H // 8, W // 8)
+    assert ((z["holes"] >= 0) & (z["holes"] < 1)).all() and z["holes"].max() > 0  # moving cameras open holes
+    assert np.isfinite(z["target"]).all() and not np.allclose(z["cache"][:, :C], z["cache"][:, C:])
+    # the target's first latent frame is the first-frame condition (causal encoder, trajectories start at the source)
+    from lyra.cameras import default_intrinsics, method_trajectories
+    from lyra.pipelines.sdg import scene_seed
+    from lyra.world import generate_world
+
+    s = scene_seed(7, 0)
+    cam0 = method_trajectories(default_intrinsics(H, W), H, W, T, seed=s)[0][0]
+    img = generate_world(s, "room").render(cam0, 0.0).rgb[0]
+    cond = encode_condition(tok, img, T)[0, :, 0].half().float()
+    assert torch.allclose(torch.from_numpy(z["target"][0][:, 0]).float(), cond, atol=2e-2)
+    # resume: complete scenes are skipped; other settings are refused
+    again = build_teacher_data(TeacherDataConfig(scenes=2, seed=7, frames=T, height=H, width=W, kind="room",
+                                                 tokenizer=str(tok_dir)), data_dir, tok, progress=False)
+    assert again["written"] == [] and len(again["skipped"]) == 2
+    with pytest.raises(DataError, match="other settings.*frames"):
+        build_teacher_data(TeacherDataConfig(scenes=1, seed=7, frames=17, height=H, width=W, kind="room",
+                                             tokenizer=str(tok_dir)), data_dir, tok, progress=False)
+    ds = TeacherDataset(data_dir, crop=(2, 4))
+    assert len(ds) == 12 and ds.scenes == 2
+    t, c = ds.batch(np.random.default_rng(0), 3)
+    assert t.shape == (3, C, 2, 2, 4) and c.shape == (3, 2 * C, 2, 2, 4) and t.dtype == torch.float32
+    with pytest.raises(DataError, match="not a teacher data folder"):
+        TeacherDataset(tok_dir)
+
+
+class _Probe(torch.nn.Module):
+    """A stand-in network: records its inputs, outputs a learnable tensor."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.config = Gen3CNetConfig.tiny(latent_channels=shape[1], cache_buffers=1)
+        self.out = torch.nn.Parameter(torch.randn(shape))
+        self.seen: dict = {}
+
+    def forward(self, x, t, text, mask, cache):
+        self.seen = {"x": x.detach(), "t": t, "mask": mask, "cache": cache}
+        return self.out
+
+
+def test_diffusion_loss_conditions_the_first_frame_like_the_sampler_and_ignores_its_output() -> None:
+    from lyra.generator.diffusion import edm
+
+    cfg = TeacherTrainConfig(net=TINY_NET)
+    B, shape = 2, (2, 3, 3, 2, 4)
+    g = torch.Generator().manual_seed(0)
+    x0, noise, aug = (torch.randn(shape, generator=g) for _ in range(3))
+    cache = torch.randn(B, 6, 3, 2, 4, generator=g)
+    sigma = torch.tensor([0.3, 20.0])
+    net = _Probe(shape)
+    loss = diffusion_loss(net, x0, cache, sigma, noise, aug, torch.tensor([False, True]), cfg)
+    seen = net.seen
+    # frame 0 reaches the network as the sampler's forced frame: (c + σ_aug·n)·c_in(σ_aug), whatever σ
+    assert torch.allclose(seen["x"][:, :, 0], (x0[:, :, 0] + cfg.augment_sigma * aug[:, :, 0])
+                          * edm.c_in(cfg.augment_sigma, 0.5), atol=1e-5)
+    s = sigma.view(-1, 1, 1, 1)
+    assert torch.allclose(seen["x"][:, :, 1:], (x0[:, :, 1:] + s[..., None] * noise[:, :, 1:])
+                          * edm.c_in(s[..., None], 0.5), atol=1e-5)
+    assert seen["mask"][:, 0, 0].eq(1).all() and seen["mask"][:, 0, 1:].eq(0).all()
+    assert torch.equal(seen["cache"][0], cache[0]) and seen["cache"][1].eq(0).all()  # clip 1's cache dropped
+    assert torch.allclose(seen["t"], edm.c_noise(sigma))
+    loss.backward()
+    assert net.out.grad[:, :, 0].eq(0).all() and net.out.grad[:, :, 1:].abs().sum() > 0
+    # the EDM target: an output making x̂₀ = x₀ gives zero loss
+    x_in = seen["x"] / edm.c_in(sigma.view(-1, 1, 1, 1, 1), 0.5)
+    net.out.data = edm.output_for(x0, x_in, sigma.view(-1, 1, 1, 1, 1), 0.5)
+    with torch.no_grad():
+        assert float(diffusion_loss(net, x0, cache, sigma, noise, aug, torch.tensor([False, True]), cfg)) < 1e-8
+
+
+def _train_cfg(data_dir: Path, out: Path, steps: int, **kw) -> TeacherTrainConfig:
+    return TeacherTrainConfig(data=str(data_dir), output_dir=str(out), net=TINY_NET, steps=steps, batch_size=2,
+                              crop=(2, 4), checkpoint_every=3, log_every=1, val_clips=2, warmup_steps=2, **kw)
+
+
+def test_teacher_training_resumes_bit_for_bit_and_checkpoints_are_diffusion_models(data_dir, tmp_path) -> None:
+    a = TeacherTrainer(_train_cfg(data_dir, tmp_path / "a", 6), progress=False)
+    a.run()
+    TeacherTrainer(_train_cfg(data_dir, tmp_path / "b", 3), progress=False).run()
+    b = TeacherTrainer(_train_cfg(data_dir, tmp_path / "b", 6), progress=False)
+    assert b.step == 3
+    b.run()
+    sa, sb = a.net.transformer.state_dict(), b.net.transformer.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all(torch.equal(a.ema[k], b.ema[k]) for k in a.ema)
+    assert any(not torch.equal(a.ema[k], sa[k]) for k in sa)  # the moving average is not the raw weights
+    ck = tmp_path / "a" / "checkpoint-6"
+    net = from_pretrained(ck)  # a checkpoint is a --diffusion-model folder holding the EMA weights
+    assert net.config.tokenizer == "pocket-v2" and not net.config.learnable_pos_embed
+    assert all(torch.equal(net.transformer.state_dict()[k], a.ema[k]) for k in a.ema)
+    rows = (tmp_path / "a" / "losses.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss") and len(rows) == 7 and "val_loss" in rows[0]
+
+
+def test_teacher_training_lowers_the_denoising_loss(data_dir, tmp_path) -> None:
+    tr = TeacherTrainer(_train_cfg(data_dir, tmp_path / "t", 60, lr=3e-3, cache_dropout=0.0), progress=False)
+    before = tr.validate()
+    tr.run()
+    assert tr.validate() < 0.8 * before
+
+
+def test_masked_scores_split_holes_from_visible_pixels() -> None:
+    g = torch.Generator().manual_seed(0)
+    gt = torch.rand(2, 3, 40, 40, generator=g)
+    holes = torch.zeros(2, 1, 40, 40, dtype=torch.bool)
+    holes[..., 10:30, 5:25] = True
+    pred = gt.clone()
+    pred[holes.expand_as(pred)] = 0.5  # wrong only inside the holes
+    vis, hol = masked_scores(pred, gt, ~holes), masked_scores(pred, gt, holes)
+    assert vis["psnr"] > 100 and vis["ssim"] > hol["ssim"] and hol["psnr"] < 15
+    assert vis["pixels"] + hol["pixels"] == 2 * 40 * 40
+    assert np.isnan(masked_scores(pred, gt, torch.zeros_like(holes))["psnr"])
+
+
+def test_gen3c_config_pocket_round_trip_and_old_files(tmp_path) -> None:
+    cfg = Gen3CNetConfig.pocket()
+    assert Gen3CNetConfig.from_dict(cfg.to_dict()) == cfg
+    old = Gen3CNetConfig.tiny().to_dict()
+    del old["learnable_pos_embed"], old["tokenizer"]  # a config.json written before these fields
+    assert Gen3CNetConfig.from_dict(old).learnable_pos_embed
+    net = Gen3CNet(Gen3CNetConfig.tiny(learnable_pos_embed=False))
+    assert not any("learnable_pos_embed" in k for k in net.transformer.state_dict())
+    save_pretrained(net, tmp_path / "n")
+    assert from_pretrained(tmp_path / "n").config == net.config
+
+
+def test_lyra_teacher_cli_data_train_sample(tok_dir, tmp_path, capsys) -> None:
+    data = tmp_path / "data"
+    assert main(["teacher", "data", "--scenes", "1", "--out", str(data), "--seed", "9", "--frames", str(T),
+                 "--height", str(H), "--width", str(W), "--kind", "room", "--tokenizer", str(tok_dir),
+                 "--quiet"]) == 0
+    cfg = tmp_path / "teacher.yaml"
+    cfg.write_text(f"data: {data}\noutput_dir: {tmp_path / 'run'}\nnet: {json.dumps(TINY_NET)}\nsteps: 2\n"
+                   "batch_size: 1\ncrop: [2, 2]\ncheckpoint_every: 2\nval_clips: 1\n")
+    assert main(["teacher", "train", str(cfg), "--quiet"]) == 0
+    assert "step 2" in capsys.readouterr().out
+    assert main(["teacher", "train", str(cfg), "--set", "net.num_heads=-1"]) == 2
+    assert "num_heads=-1" in capsys.readouterr().err
+    ckpt = str(tmp_path / "run" / "checkpoint-2")
+    # the checkpoint records its tokenizer (pocket-v2): another shipped version is refused in one line
+    assert main(["demo", "--world", "--generator", "diffusion", "--diffusion-model", ckpt, "--tokenizer", "pocket-v1",
+                 "--out", str(tmp_path / "demo")]) == 2
+    assert "samples the latents of tokenizer pocket-v2" in capsys.readouterr().err
+    out = tmp_path / "sample"
+    assert main(["teacher", "sample", "--diffusion-model", ckpt, "--world-seed", "1",
+                 "--trajectories", "2", "--frames", str(T), "--height", str(H), "--width", str(W),
+                 "--tokenizer", str(tok_dir), "--diffusion-steps", "2", "--out", str(out)]) == 0
+    rep = json.loads((out / "metrics.json").read_text())
+    for gen in ("cache", "diffusion"):
+        m = rep["metrics"][gen]
+        assert set(m) == {"all", "visible", "holes", "seconds"}
+        assert m["visible"]["pixels"] + m["holes"]["pixels"] == 2 * T * H * W
+        assert m["holes"]["pixels"] > 0 and np.isfinite(m["visible"]["psnr"])
+    import imageio.v3 as iio
+
+    assert iio.imread(out / "comparison.png").shape == (3 * H, 2 * W, 3)  # rows exact | cache | diffusion
+    assert (out / "comparison.mp4").stat().st_size > 0
+
+
+def test_shipped_teacher_configs_load() -> None:
+    files = sorted((Path(__file__).resolve().parents[1] / "configs" / "teacher").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = TeacherTrainConfig.load(f)
+        assert cfg.network().tokenizer == "pocket-v2"

@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from lyra.cameras import Cameras, default_intrinsics, method_trajectories
-from lyra.decoder import records_to_gaussians
+from lyra.decoder import LyraDecoder, records_to_gaussians
 from lyra.render import RenderOptions, rasterize
 from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE
 from lyra.train.config import ConfigError, TrainConfig
@@ -348,3 +348,55 @@ def test_loss_log_drops_rows_past_the_resume_step_and_a_torn_last_line(tmp_path:
     with open(tmp_path / "losses.csv", "a") as fh:  # torn inside the step field of a later row
         fh.write("1")
     assert [r["step"] for r in LossLog(tmp_path, resume_step=3).rows] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------------- dynamic stage
+@pytest.fixture(scope="module")
+def dynamic_root(tmp_path_factory) -> tuple[Path, Path]:
+    """A 1-scene dynamic SDG dataset (12 folders, 9 frames, 32×48) and its tiny tokenizer."""
+    from lyra.pipelines.sdg_dynamic import DynamicSDGConfig, run_dynamic_sdg
+
+    base = tmp_path_factory.mktemp("dyn")
+    torch.set_num_threads(1)
+    tok = tiny_tokenizer()
+    tok.save_pretrained(base / "tok")
+    run_dynamic_sdg(DynamicSDGConfig(scenes=1, frames=T, height=H, width=W, kind="room",
+                                     tokenizer=str(base / "tok")), base / "data", tok, progress=False)
+    return base / "data", base / "tok"
+
+
+def test_dynamic_stage_branches_from_static_weights_and_trains_the_time_embeddings(dynamic_root, tmp_path) -> None:
+    from lyra.tokenizer import load_tokenizer
+
+    data, tokp = dynamic_root
+    tok = load_tokenizer(tokp)
+    Trainer(tiny_config(tmp_path / "static", steps=1), source=SyntheticSource(num_views=1), tokenizer=tok,
+            progress=False).run()
+    dyn = {"root": str(data), "mode": "dynamic", "num_test_scenes": 0, "num_views": 1, "target_size": [16, 24]}
+    cfg = tiny_config(tmp_path / "dyn", steps=2, tokenizer=str(tokp), init_from=str(tmp_path / "static"),
+                      init_optimizer=False, data=dyn, model={"overrides": {**TINY_DEC, "use_time": True}})
+    tr = Trainer(cfg, tokenizer=tok, progress=False)
+    assert tr.unwrapped.config.use_time
+    assert all(p.requires_grad for p in tr.unwrapped.patch_time_embed.parameters())
+    # at the branch point the time embeddings are zero: the static Gaussians at any time
+    s = tr.draw(0)[0]
+    assert s.times_target is not None and len(torch.unique(s.times_target)) == 1
+    static = LyraDecoder.from_pretrained(tmp_path / "static" / "final")
+    lat, cams = tr._inputs(s)
+    pl, ro, rd = tr.cond.sample(cams)
+    with torch.no_grad():
+        a = static(lat[None], pl, ro, rd, num_views=1).records[0]
+        for t in (0.0, 1.0):
+            time = tr.cond.time(s.times_input, t, cams[0].height, cams[0].width)
+            b = tr.unwrapped(lat[None], pl, ro, rd, num_views=1, time=time).records[0]
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    w0 = tr.unwrapped.patch_time_embed_tgt.proj.weight.detach().clone()
+    tr.run()
+    assert not torch.equal(w0, tr.unwrapped.patch_time_embed_tgt.proj.weight)  # the time embeddings learn
+    # a static sample (no target time) is refused by a time-conditioned decoder, in one line
+    with pytest.raises(ValueError, match="needs times_input and one target time"):
+        tr.sample_loss(SyntheticSource(num_views=1).get(0, np.random.default_rng(0)))
+    # the flip ablation: targets from folders 0-5 only
+    abl = tiny_config(tmp_path / "abl", steps=1, tokenizer=str(tokp), data={**dyn, "target_views": [0, 1, 2, 3, 4, 5]},
+                      model={"overrides": {**TINY_DEC, "use_time": True}})
+    assert Trainer(abl, tokenizer=tok, progress=False).source.dataset.config.sampling.target_views == tuple(range(6))

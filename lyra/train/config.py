@@ -31,10 +31,14 @@ class DataConfig:
     Attributes:
         root: SDG dataset folder.
         stats: latent statistics file (None: ``<root>/flag/latent_stats.npz``).
-        mode: sampling mode: "latent" (stored latents, all frames) or "window" (mp4 frames re-encoded online).
+        mode: sampling mode: "latent" (stored latents, all frames), "window" (mp4 frames re-encoded online) or
+            "dynamic" (dynamic SDG: inputs from folders 0-5, one target time t*, frame t* of the target folders;
+            the decoder needs ``model.overrides.use_time``).
         num_views: V per sample, or None for uniform in 1..max_views.
         max_views: upper bound of a random V.
         input_views: eligible trajectory folders (None: all).
+        target_views: dynamic mode: the target folders (None: all, 0-11 with flipped supervision; [0, 1, 2, 3, 4,
+            5]: without the flipped folders, the ablation).
         num_targets: target frames per selected trajectory.
         target_selection: "uniform" or "exponential" (later frames favoured).
         input_frames: window mode: input frames T (1 + 8k).
@@ -50,10 +54,11 @@ class DataConfig:
 
     root: str = ""
     stats: str | None = None
-    mode: Literal["latent", "window"] = "latent"
+    mode: Literal["latent", "window", "dynamic"] = "latent"
     num_views: int | None = None
     max_views: int = 6
     input_views: list[int] | None = None
+    target_views: list[int] | None = None
     num_targets: int = 9
     target_selection: Literal["uniform", "exponential"] = "exponential"
     input_frames: int | None = None

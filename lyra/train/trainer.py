@@ -48,6 +48,8 @@ class TrainSample:
         depths_target: [N, 1, H', W'] z-depth (0 = invalid), or None.
         cameras_target: N cameras of the targets (H'×W').
         images_exact: [N, 3, H', W'] exact renders of the targets, also compared with (data.targets "both").
+        times_input: [T] normalised times of the input frames; times_target: [N] of the targets (one value in
+            dynamic sampling). Needed by a time-conditioned decoder.
     """
 
     key: str
@@ -58,6 +60,8 @@ class TrainSample:
     depths_target: Tensor | None
     cameras_target: Cameras
     images_exact: Tensor | None = None
+    times_input: Tensor | None = None
+    times_target: Tensor | None = None
 
 
 class SampleSource(Protocol):
@@ -77,6 +81,7 @@ class SceneSource:
         sampling = SamplingConfig(
             mode=cfg.mode, num_views=cfg.num_views, max_views=cfg.max_views,
             input_views=tuple(cfg.input_views) if cfg.input_views is not None else None,
+            target_views=tuple(cfg.target_views) if cfg.target_views is not None else None,
             input_frames=cfg.input_frames, num_targets=cfg.num_targets, target_selection=cfg.target_selection)
         rc = ReaderConfig(sampling=sampling, split_method=cfg.split_method, num_test_scenes=cfg.num_test_scenes,
                           test_fraction=cfg.test_fraction, load_depth=cfg.load_depth,
@@ -221,17 +226,24 @@ class Trainer:
             src = _init_source(cfg.init_from)
             ckpt.load_model_weights(self.model, src)
             note = ""
+            src_cfg = ckpt.read_decoder_config(src)
+            if self.model.config.use_time and src_cfg is not None and not src_cfg.use_time:
+                # static -> dynamic (method §7.1 stage 8): zero time embeddings, the static decoder's Gaussians
+                with torch.no_grad():
+                    self.model.patch_time_embed.reset_parameters()
+                    self.model.patch_time_embed_tgt.reset_parameters()
+                note = " (static weights, time embeddings zero-initialised)"
             if cfg.init_optimizer:
                 try:
                     if ckpt.load_optimizer(self.optimizer, src):
-                        note = " and optimiser state"
+                        note += " and optimiser state"
                         for g in self.optimizer.param_groups:  # the new stage's hyper-parameters win
                             g["lr"] = g["initial_lr"] = cfg.optim.lr
                             g["weight_decay"] = cfg.optim.weight_decay
                         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
                             self.optimizer, warmup_constant(cfg.optim.warmup_steps))
                 except ValueError as exc:
-                    note = f" (optimiser state not taken: {exc})"
+                    note += f" (optimiser state not taken: {exc})"
             self._print(f"initialised from {src}: weights{note}")
 
     def _print(self, msg: str) -> None:
@@ -294,9 +306,16 @@ class Trainer:
         V = len(s.cameras_input)
         latents, cams_in = self._inputs(s)
         pl, ro, rd = self.cond.sample(cams_in)
+        time_cond = None
+        if self.unwrapped.config.use_time:
+            t_in, t_tgt = getattr(s, "times_input", None), getattr(s, "times_target", None)
+            if t_in is None or t_tgt is None or len(torch.unique(torch.as_tensor(t_tgt))) != 1:
+                raise ValueError(f"sample {s.key}: a time-conditioned decoder needs times_input and one target time "
+                                 "(data.mode: dynamic)")
+            time_cond = self.cond.time(t_in, t_tgt[0], cams_in[0].height, cams_in[0].width).to(dev)
         with self.acc.autocast():
             out = self.model(latents[None].to(dev), pl.to(dev), ro.to(dev), rd.to(dev), num_views=V,
-                             prune_ratio=cfg.model.prune_ratio)
+                             time=time_cond, prune_ratio=cfg.model.prune_ratio)
         rec = out.records[0].float()
         r = render_views(rec, s.cameras_target.to(dev), self.background, self.render_options,
                          deferred=cfg.render.deferred, chunk=cfg.render.chunk)

@@ -6,6 +6,9 @@
 - ``colmap``: a folder with cameras.txt, images.txt, points3D.txt (needs cameras; COLMAP, 3DGS trainers);
 - ``ply-sh3``: 3DGS binary PLY with degree-3 ``f_rest`` (45 zeros for degree 0; Isaac Sim 3DGS tools).
 
+4D sequences (a ``sequence.json`` folder) go through :func:`export_sequence` (``lyra.export.sequence``): one
+time-sampled USD stage (experimental), a PLY bundle (.zip) or a folder of SPZ frames.
+
 Axis conventions are stated in each module (USD: data in our OpenCV frame under a Y-up or Z-up
 rotation Xform; SPZ, PLY and COLMAP: OpenCV frame as is).
 """
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from lyra.cameras import Cameras
 from lyra.errors import InputError
+from lyra.export.sequence import SEQUENCE_FORMATS, export_sequence, is_sequence_path
 from lyra.gaussians import Gaussians
 
 EXPORT_FORMATS = ("usdz", "usda", "usdc", "spz", "colmap", "ply-sh3")
@@ -72,4 +76,5 @@ def export_scene(
     return path
 
 
-__all__ = ["EXPORT_FORMATS", "export_scene", "format_from_path"]
+__all__ = ["EXPORT_FORMATS", "SEQUENCE_FORMATS", "export_scene", "export_sequence", "format_from_path",
+           "is_sequence_path"]

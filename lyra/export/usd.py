@@ -40,6 +40,13 @@ fixed rotation (one matrix op: gravity-aligned frame with the ground at 0, then 
 ``metersPerUnit`` is the collision geometry's scale (metres per scene unit), so splats and colliders share scene
 units and Isaac Sim / PhysX see the ground level and gravity along the stage's down axis.
 
+4D sequences (:func:`save_usd_sequence`, experimental): the same layout without collision, every attribute of
+/Scene/Gaussians except the uniform SH degree authored only as time samples (no default value), one time code per
+frame; array lengths may differ between samples (usd-core writes and reads them back per sample; between samples
+of different lengths USD holds the earlier one, between samples of equal length it interpolates linearly unless the
+player uses held interpolation, and splats of different frames do not correspond). The stage's start/end time
+codes span the samples; ``customLayerData["lyra:sequence"]`` records times, time codes, fps and units.
+
 Note on quaternions in Python: ``Gf.Quatf`` stores (i, j, k, real), so ``Vt.QuatfArray`` <-> numpy
 arrays are (x, y, z, w); the conversion is done here.
 """
@@ -49,6 +56,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +189,72 @@ def _author_collision(stage, collision, hulls: bool) -> None:
         UsdPhysics.MeshCollisionAPI.Apply(mesh.GetPrim()).CreateApproximationAttr(approx)
 
 
+def _author_root(stage, up_axis: str, meters_per_unit: float, collision=None) -> None:
+    """Stage up axis and metersPerUnit, and the default prim /Scene rotating our OpenCV data into the stage's axes
+    (with ``collision``: its ground alignment, see :func:`build_stage`)."""
+    from pxr import Gf, UsdGeom
+
+    if up_axis not in UP_AXIS_ROTATE_X:
+        raise InputError(f"up_axis must be one of {sorted(UP_AXIS_ROTATE_X)}, got {up_axis!r}")
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y if up_axis == "Y" else UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, float(meters_per_unit))
+    root = UsdGeom.Xform.Define(stage, SCENE_PRIM)
+    if collision is None:
+        root.AddRotateXOp().Set(UP_AXIS_ROTATE_X[up_axis])
+    else:
+        root_T = np.eye(4)
+        root_T[:3, :3] = STAGE_FROM_ZUP[up_axis]
+        root_T = root_T @ _ground_alignment(collision)
+        root.AddTransformOp().Set(_matrix4d(Gf, root_T))
+    stage.SetDefaultPrim(root.GetPrim())
+    stage.GetRootLayer().customLayerData = {"lyra:sourceFrame": "OpenCV (x right, y down, z forward)"}
+
+
+def _author_sh_layout(gs, K: int) -> None:
+    """The uniform SH degree (K = (degree+1)^2 coefficients per Gaussian) and the coefficients' array layout."""
+    from pxr import UsdGeom
+
+    gs.CreateRadianceSphericalHarmonicsDegreeAttr(int(round(K**0.5)) - 1)
+    coeffs = gs.CreateRadianceSphericalHarmonicsCoefficientsAttr()
+    coeffs.SetMetadata("elementSize", K)  # as the NVIDIA converter writes; readers may also derive it
+    coeffs.SetMetadata("interpolation", UsdGeom.Tokens.vertex)
+    gs.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex)
+
+
+def _author_splats(gs, g: Gaussians, sh: np.ndarray, time) -> None:
+    """Set the per-Gaussian attributes of ``gs`` (positions, orientations, scales, opacities, SH [N, K, 3],
+    extent, displayColor) to ``g``'s values at ``time`` (a ``Usd.TimeCode``; Default: not animated)."""
+    from pxr import Vt
+
+    cpu = g.detach().to("cpu", torch.float32)
+    q = torch.nn.functional.normalize(cpu.quats, dim=-1)
+    n, K = sh.shape[:2]
+    gs.CreatePositionsAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cpu.means.numpy())), time)
+    gs.CreateOrientationsAttr().Set(Vt.QuatfArray.FromNumpy(np.ascontiguousarray(q[:, [1, 2, 3, 0]].numpy())), time)
+    gs.CreateScalesAttr().Set(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cpu.scales.numpy())), time)
+    opacities = np.ascontiguousarray(cpu.opacities.clamp(0, 1).numpy())
+    gs.CreateOpacitiesAttr().Set(Vt.FloatArray.FromNumpy(opacities), time)
+    gs.CreateRadianceSphericalHarmonicsCoefficientsAttr().Set(Vt.Vec3fArray.FromNumpy(sh.reshape(n * K, 3)), time)
+    gs.CreateExtentAttr().Set(Vt.Vec3fArray.FromNumpy(gaussian_extent(g)), time)
+    dc = np.clip(0.5 + SH_C0 * sh[:, 0], 0.0, 1.0).astype(np.float32)
+    gs.GetDisplayColorPrimvar().Set(Vt.Vec3fArray.FromNumpy(dc), time)
+
+
+def _author_cameras(stage, cameras: Cameras, near_far: tuple[float, float]) -> None:
+    """/Scene/Cameras/cam_<i>: one static USD camera per trajectory camera (see :func:`camera_usd_params`)."""
+    from pxr import Gf, UsdGeom
+
+    UsdGeom.Scope.Define(stage, CAMERAS_PRIM)
+    for i, p in enumerate(camera_usd_params(cameras)):
+        cam = UsdGeom.Camera.Define(stage, f"{CAMERAS_PRIM}/cam_{i:05d}")
+        cam.AddTransformOp().Set(Gf.Matrix4d(p["transform"].T.tolist()))  # USD: row vectors
+        cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
+        for name in ("focalLength", "horizontalAperture", "verticalAperture",
+                     "horizontalApertureOffset", "verticalApertureOffset"):
+            getattr(cam, f"Create{name[0].upper()}{name[1:]}Attr")(float(p[name]))
+        cam.CreateClippingRangeAttr(Gf.Vec2f(*near_far))
+
+
 def build_stage(
     stage,
     g: Gaussians,
@@ -202,7 +276,7 @@ def build_stage(
             object with approximation convexDecomposition.
         physics_scene: add /Scene/PhysicsScene (default: when ``collision`` is given).
     """
-    Gf, Sdf, Usd, UsdGeom, _, UsdVol, Vt = _import_pxr()
+    Gf, _, Usd, _, _, UsdVol, _ = _import_pxr()
     if up_axis not in UP_AXIS_ROTATE_X:
         raise InputError(f"up_axis must be one of {sorted(UP_AXIS_ROTATE_X)}, got {up_axis!r}")
     g.validate(check_values=True)
@@ -216,47 +290,13 @@ def build_stage(
     if physics_scene is None:
         physics_scene = collision is not None
 
-    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y if up_axis == "Y" else UsdGeom.Tokens.z)
-    UsdGeom.SetStageMetersPerUnit(stage, float(meters_per_unit))
-    root = UsdGeom.Xform.Define(stage, SCENE_PRIM)
-    if collision is None:
-        root.AddRotateXOp().Set(UP_AXIS_ROTATE_X[up_axis])
-    else:
-        root_T = np.eye(4)
-        root_T[:3, :3] = STAGE_FROM_ZUP[up_axis]
-        root_T = root_T @ _ground_alignment(collision)
-        root.AddTransformOp().Set(_matrix4d(Gf, root_T))
-    stage.SetDefaultPrim(root.GetPrim())
-    stage.GetRootLayer().customLayerData = {"lyra:sourceFrame": "OpenCV (x right, y down, z forward)"}
-
+    _author_root(stage, up_axis, meters_per_unit, collision)
     gs = UsdVol.ParticleField3DGaussianSplat.Define(stage, GAUSSIANS_PRIM)
-    cpu = g.detach().to("cpu", torch.float32)
-    q = torch.nn.functional.normalize(cpu.quats, dim=-1)
     sh = _sh_for_export(g, sh_degree)
-    n, K = sh.shape[:2]
-    gs.CreatePositionsAttr(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cpu.means.numpy())))
-    gs.CreateOrientationsAttr(Vt.QuatfArray.FromNumpy(np.ascontiguousarray(q[:, [1, 2, 3, 0]].numpy())))
-    gs.CreateScalesAttr(Vt.Vec3fArray.FromNumpy(np.ascontiguousarray(cpu.scales.numpy())))
-    gs.CreateOpacitiesAttr(Vt.FloatArray.FromNumpy(np.ascontiguousarray(cpu.opacities.clamp(0, 1).numpy())))
-    gs.CreateRadianceSphericalHarmonicsDegreeAttr(int(round(K**0.5)) - 1)
-    coeffs = gs.CreateRadianceSphericalHarmonicsCoefficientsAttr(Vt.Vec3fArray.FromNumpy(sh.reshape(n * K, 3)))
-    coeffs.SetMetadata("elementSize", K)  # as the NVIDIA converter writes; readers may also derive it
-    coeffs.SetMetadata("interpolation", UsdGeom.Tokens.vertex)
-    gs.CreateExtentAttr(Vt.Vec3fArray.FromNumpy(gaussian_extent(g)))
-    dc = np.clip(0.5 + SH_C0 * sh[:, 0], 0.0, 1.0).astype(np.float32)
-    color = gs.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex)
-    color.Set(Vt.Vec3fArray.FromNumpy(dc))
-
+    _author_sh_layout(gs, sh.shape[1])
+    _author_splats(gs, g, sh, Usd.TimeCode.Default())
     if cameras is not None and len(cameras):
-        UsdGeom.Scope.Define(stage, CAMERAS_PRIM)
-        for i, p in enumerate(camera_usd_params(cameras)):
-            cam = UsdGeom.Camera.Define(stage, f"{CAMERAS_PRIM}/cam_{i:05d}")
-            cam.AddTransformOp().Set(Gf.Matrix4d(p["transform"].T.tolist()))  # USD: row vectors
-            cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
-            for name in ("focalLength", "horizontalAperture", "verticalAperture",
-                         "horizontalApertureOffset", "verticalApertureOffset"):
-                getattr(cam, f"Create{name[0].upper()}{name[1:]}Attr")(float(p[name]))
-            cam.CreateClippingRangeAttr(Gf.Vec2f(*near_far))
+        _author_cameras(stage, cameras, near_far)
 
     if collision is not None:
         _author_collision(stage, collision, collision_hulls)
@@ -290,6 +330,13 @@ def save_usd(
         meters_per_unit: stage ``metersPerUnit`` (scene units are the reconstruction's).
         collision, collision_hulls, physics_scene: collision geometry and physics (see :func:`build_stage`).
     """
+    return _save_stage(path, lambda stage: build_stage(
+        stage, g, cameras, sh_degree=sh_degree, up_axis=up_axis, meters_per_unit=meters_per_unit,
+        collision=collision, collision_hulls=collision_hulls, physics_scene=physics_scene))
+
+
+def _save_stage(path: str | os.PathLike, author: Callable[[object], None]) -> Path:
+    """Create a stage, ``author(stage)`` it and save it atomically as ``path`` (.usda, .usdc or .usdz)."""
     _, _, Usd, _, UsdUtils, _, _ = _import_pxr()
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
@@ -301,8 +348,7 @@ def save_usd(
         try:
             layer = tmpdir / ("scene.usdc" if ext == "usdz" else f"scene.{ext}")
             stage = Usd.Stage.CreateNew(str(layer))
-            build_stage(stage, g, cameras, sh_degree=sh_degree, up_axis=up_axis, meters_per_unit=meters_per_unit,
-                        collision=collision, collision_hulls=collision_hulls, physics_scene=physics_scene)
+            author(stage)
             stage.GetRootLayer().Save()
             del stage
             out = layer
@@ -314,3 +360,72 @@ def save_usd(
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
     return path
+
+
+def _layer_dict(d: dict) -> dict:
+    """``d`` with list values as Vt arrays (floats: DoubleArray, strings: StringArray), as layer metadata needs."""
+    from pxr import Vt
+
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, list | tuple):
+            v = Vt.StringArray([str(x) for x in v]) if v and isinstance(v[0], str) else Vt.DoubleArray(list(v))
+        out[k] = v
+    return out
+
+
+def build_sequence_stage(
+    stage,
+    scenes: Sequence[Gaussians],
+    time_codes: Sequence[float],
+    cameras: Cameras | None = None,
+    sh_degree: int | None = None,
+    up_axis: str = "Y",
+    meters_per_unit: float = 1.0,
+    time_codes_per_second: float = 24.0,
+    custom: dict | None = None,
+) -> None:
+    """Author a 4D sequence into an open ``Usd.Stage``: the static layout (module docstring) with every per-Gaussian
+    attribute of /Scene/Gaussians time-sampled, ``scenes[i]`` at time code ``time_codes[i]`` (counts may differ).
+
+    The stage's start/end time codes are the first/last of ``time_codes``; ``timeCodesPerSecond`` and
+    ``framesPerSecond`` are ``time_codes_per_second``. SH degree (uniform, not animated): ``sh_degree``, or 0 when
+    every frame is degree 0 and 3 otherwise. ``cameras`` are static camera prims; ``custom`` goes into the layer's
+    customLayerData (under ``lyra:sequence``).
+    """
+    _, _, Usd, _, _, UsdVol, _ = _import_pxr()
+    codes = [float(t) for t in time_codes]
+    if not scenes or len(scenes) != len(codes):
+        raise InputError(f"a USD sequence needs one time code per scene, got {len(codes)} for {len(scenes)} scenes")
+    if not all(np.isfinite(codes)) or any(b <= a for a, b in zip(codes, codes[1:])):
+        raise InputError(f"USD time codes must be finite and increase strictly, got {codes}")
+    if not time_codes_per_second > 0:
+        raise InputError(f"timeCodesPerSecond must be > 0, got {time_codes_per_second}")
+    for g in scenes:
+        g.validate(check_values=True)
+        if g.times is not None:
+            raise GaussianError("a USD sequence takes one static set per time (without per-Gaussian times)")
+    if sh_degree is None:
+        sh_degree = 3 if any(g.sh_degree for g in scenes) else 0
+
+    _author_root(stage, up_axis, meters_per_unit)
+    data = dict(stage.GetRootLayer().customLayerData)
+    data["lyra:sequence"] = _layer_dict(custom or {})
+    stage.GetRootLayer().customLayerData = data
+    gs = UsdVol.ParticleField3DGaussianSplat.Define(stage, GAUSSIANS_PRIM)
+    _author_sh_layout(gs, (sh_degree + 1) ** 2)
+    for g, code in zip(scenes, codes):
+        _author_splats(gs, g, _sh_for_export(g, sh_degree), Usd.TimeCode(code))
+    if cameras is not None and len(cameras):
+        _author_cameras(stage, cameras, (0.01, 1000.0))
+    stage.SetStartTimeCode(codes[0])
+    stage.SetEndTimeCode(codes[-1])
+    stage.SetTimeCodesPerSecond(float(time_codes_per_second))
+    stage.SetFramesPerSecond(float(time_codes_per_second))
+
+
+def save_usd_sequence(path: str | os.PathLike, scenes: Sequence[Gaussians], time_codes: Sequence[float],
+                      **options) -> Path:
+    """Write a time-sampled 4D sequence (see :func:`build_sequence_stage`, which takes ``options``) as .usda, .usdc
+    or .usdz, atomically like :func:`save_usd`."""
+    return _save_stage(path, lambda stage: build_sequence_stage(stage, scenes, time_codes, **options))

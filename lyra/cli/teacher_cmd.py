@@ -37,14 +37,10 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from lyra.cli.train_cmd import config_overrides
     from lyra.train.teacher import TeacherTrainConfig, TeacherTrainer
 
-    overrides = list(args.set or [])
-    if args.steps is not None:
-        overrides.append(f"steps={args.steps}")
-    if args.output_dir:
-        overrides.append(f"output_dir={args.output_dir}")
-    cfg = TeacherTrainConfig.load(args.config, overrides)
+    cfg = TeacherTrainConfig.load(args.config, config_overrides(args))
     s = TeacherTrainer(cfg, progress=not args.quiet).run()
     rate = f", {s['steps_this_run']} steps at {s['steps_per_s']:.2f} steps/s" if s["steps_this_run"] else ""
     print(f"{cfg.output_dir}: step {s['steps']}{rate}; weights: {s['checkpoint']}")

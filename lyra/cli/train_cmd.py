@@ -18,16 +18,21 @@ from __future__ import annotations
 import argparse
 
 
-def run(args: argparse.Namespace) -> int:
-    from lyra.train.config import TrainConfig
-    from lyra.train.trainer import Trainer
-
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` items plus ``--steps`` / ``--output-dir`` as ``key=value`` overrides of a YAML run config."""
     overrides = list(args.set or [])
     if args.steps is not None:
         overrides.append(f"steps={args.steps}")
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
-    cfg = TrainConfig.load(args.config, overrides).check_paths(args.config)
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from lyra.train.config import TrainConfig
+    from lyra.train.trainer import Trainer
+
+    cfg = TrainConfig.load(args.config, config_overrides(args)).check_paths(args.config)
     trainer = Trainer(cfg, progress=not args.quiet, quiet=args.quiet)
     summary = trainer.run()
     if not trainer.acc.is_main_process:

@@ -40,6 +40,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
         sim_cmd,
         teacher_cmd,
         train_cmd,
+        video4d_cmd,
         view_cmd,
         world_cmd,
     )
@@ -48,6 +49,7 @@ def _register(subparsers: argparse._SubParsersAction) -> None:
     for mod in (info, demo_cmd, generate_cmd, world_cmd, render_cmd, export_cmd, view_cmd, tokenizer_cmd,
                 sdg_cmd, data_cmd, train_cmd, teacher_cmd, eval_cmd, mesh_cmd, sim_cmd):
         mod.add_parser(subparsers)
+    video4d_cmd.add_parser(subparsers)
 
 
 def _add_debug(parser: argparse.ArgumentParser) -> None:

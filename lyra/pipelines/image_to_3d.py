@@ -232,11 +232,16 @@ def novel_orbit(source: SourceView, n: int, radius: float | None = None, forward
 # ---------------------------------------------------------------------------------------------- decode / render
 @torch.no_grad()
 def decode_samples(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySample], prune: float,
-                   order: Sequence[int] | None = None) -> tuple[Any, int]:
+                   order: Sequence[int] | None = None, *, time: Tensor | None = None,
+                   cond: Any = None) -> tuple[Any, int]:
     """Fused Gaussians (CPU) of all trajectories and the count before pruning.
 
-    ``order``: the trajectory order of the decoder's token sequence (default: ``INFERENCE_ORDER`` for the
-    method's six trajectories, else as given).
+    Args:
+        order: the trajectory order of the decoder's token sequence (default: ``INFERENCE_ORDER`` for the
+            method's six trajectories, else as given).
+        time: [1, T_l + 1, C, h, w] time conditioning of a time-conditioned decoder (``ConditioningCache.time``).
+        cond: a :class:`lyra.train.conditioning.ConditioningCache` to reuse (its Plücker maps are cached across
+            calls); None makes one.
     """
     from lyra.train.conditioning import ConditioningCache
 
@@ -246,9 +251,10 @@ def decode_samples(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySam
     picked = [samples[i] for i in order]
     dev = decoder.device
     latents = torch.cat([s.latents.permute(1, 0, 2, 3) for s in picked])[None].to(dev)  # [1, V*T_l, C, h, w]
-    cond = ConditioningCache(tokenizer, device=dev)
+    cond = ConditioningCache(tokenizer, device=dev) if cond is None else cond
     plucker, rays_o, rays_d = (t.to(dev) for t in cond.sample([s.cameras for s in picked]))
-    out = decoder(latents, plucker, rays_o, rays_d, num_views=V, prune_ratio=prune)
+    out = decoder(latents, plucker, rays_o, rays_d, num_views=V, prune_ratio=prune,
+                  time=None if time is None else time.to(dev))
     n_all = V * decoder.config.num_frames(picked[0].latents.shape[1]) * latents.shape[-2] * latents.shape[-1]
     g = out.gaussians[0]
     return g.to("cpu") if hasattr(g, "to") else g, n_all

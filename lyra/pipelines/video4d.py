@@ -285,18 +285,6 @@ def time_decoder(decoder: Any) -> Any:
     return decoder if decoder.config.use_time else decoder.with_time_conditioning().eval()
 
 
-class _TimeBound:
-    """A decoder with its ``time=`` argument bound, for :func:`lyra.pipelines.decode_samples` (which calls
-    ``decoder(latents, plucker, rays_o, rays_d, num_views=, prune_ratio=)`` and reads ``config`` / ``device``)."""
-
-    def __init__(self, decoder: Any, time: Tensor) -> None:
-        self.decoder, self.time = decoder, time
-        self.config, self.device = decoder.config, decoder.device
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.decoder(*args, time=self.time.to(self.device), **kwargs)
-
-
 @torch.no_grad()
 def decode_at_time(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySample], times_input: Tensor, t: float,
                    prune: float, cond: Any = None) -> tuple[Any, int]:
@@ -314,7 +302,7 @@ def decode_at_time(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySam
     cond = ConditioningCache(tokenizer, device=decoder.device) if cond is None else cond
     cams = samples[0].cameras
     tc = cond.time(torch.as_tensor(times_input, dtype=torch.float32), float(t), cams.height, cams.width)
-    return decode_samples(_TimeBound(decoder, tc), tokenizer, samples, prune)
+    return decode_samples(decoder, tokenizer, samples, prune, time=tc, cond=cond)
 
 
 @torch.no_grad()

@@ -3,9 +3,13 @@
 The scene is shown in our OpenCV world frame with viser's up direction set to -y (image-up of an
 OpenCV camera), so the default orbit controls keep the scene upright. Splats are drawn by viser's
 Gaussian-splat renderer from centres, world covariances R diag(s)^2 R^T, view-independent RGB (the SH
-DC term: viser has no view-dependent colour) and opacities. Each trajectory camera is a frustum;
-the GUI has a button per camera (up to ``MAX_CAMERA_BUTTONS``, otherwise a slider and one button),
-and clicking a frustum jumps there too.
+DC term: viser has no view-dependent colour) and opacities.
+
+Cameras: the view opens at the first camera (the input camera: every trajectory starts there) with its
+vertical FoV, looking into the scene. Each trajectory is drawn as a thin path and one small frustum (its
+camera farthest from the start); the input camera is a grey frustum; the "show all cameras" checkbox adds a
+frustum per camera. The GUI jumps to any camera (a button each up to ``MAX_CAMERA_BUTTONS`` cameras,
+otherwise a slider and one button), and clicking a frustum jumps there too.
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ import torch
 
 from lyra.cameras import Cameras
 from lyra.gaussians import Gaussians, covariances, rotmat_to_quat
+from lyra.viewer.trajectories import marker_cameras, trajectory_ranges
 
 MAX_CAMERA_BUTTONS = 24
 DEFAULT_MAX_GAUSSIANS = 2_000_000
+FRUSTUM_SCALE = 0.02  # frustum depth as a fraction of the scene size ...
+FRUSTUM_NEAR = 0.15  # ... and of the nearest marked camera's distance from the input camera (none fills the 1st view)
+PATH_COLOUR = (255, 160, 0)
+FRUSTUM_COLOUR = (255, 120, 0)
+INPUT_COLOUR = (90, 90, 90)
 
 
 def _import_viser():
@@ -48,7 +58,8 @@ def splat_arrays(g: Gaussians, max_gaussians: int | None = None) -> dict[str, np
 
 def camera_poses(cameras: Cameras) -> list[dict]:
     """Per camera: ``wxyz`` (camera-to-world rotation, OpenCV axes as viser expects), ``position``
-    (centre), ``fov`` (vertical, radians), ``aspect`` (width / height), ``look_at`` (1 unit ahead)."""
+    (centre), ``fov`` (vertical, radians), ``aspect`` (width / height), ``look_at`` (1 unit ahead),
+    ``up`` (image-up in the world: the camera's -y axis)."""
     c2w = cameras.c2w.detach().to("cpu", torch.float64)
     q = rotmat_to_quat(c2w[:, :3, :3]).numpy()
     fy = cameras.fy.detach().to("cpu", torch.float64).numpy()
@@ -61,6 +72,7 @@ def camera_poses(cameras: Cameras) -> list[dict]:
             "fov": 2.0 * math.atan(cameras.height / (2.0 * float(fy[i]))),
             "aspect": cameras.width / cameras.height,
             "look_at": pos + c2w[i, :3, 2].numpy(),
+            "up": -c2w[i, :3, 1].numpy(),
         })
     return out
 
@@ -70,6 +82,8 @@ class SceneViewer:
 
     Usage: ``v = SceneViewer(g, cams, port=8080); url = v.start(); ...; v.stop()``.
     The host defaults to 127.0.0.1 (this machine only); pass "0.0.0.0" to serve the network.
+    ``frames_per_trajectory`` splits ``cameras`` into trajectories (None: inferred, see
+    :mod:`lyra.viewer.trajectories`).
     """
 
     def __init__(
@@ -79,6 +93,7 @@ class SceneViewer:
         host: str = "127.0.0.1",
         port: int = 8080,
         max_gaussians: int | None = DEFAULT_MAX_GAUSSIANS,
+        frames_per_trajectory: int | None = None,
     ) -> None:
         g.validate(check_values=True)
         self.gaussians = g
@@ -88,7 +103,13 @@ class SceneViewer:
         self.max_gaussians = max_gaussians
         self.server = None
         self._lock = threading.Lock()
-        self._poses = camera_poses(cameras) if cameras is not None and len(cameras) else []
+        has_cams = cameras is not None and len(cameras) > 0
+        self._poses = camera_poses(cameras) if has_cams else []
+        self.trajectories = trajectory_ranges(cameras, frames_per_trajectory) if has_cams else []
+        self.markers = marker_cameras(cameras, self.trajectories) if has_cams else []
+        self._all_frustums: list = []
+        self._paths: list = []
+        self.show_all_box = None  # the "show all cameras" checkbox, once started with cameras
 
     # ------------------------------------------------------------------ life cycle
     @property
@@ -142,44 +163,97 @@ class SceneViewer:
     def _populate(self, server) -> None:
         server.scene.set_up_direction("-y")
         target, size = self._scene_scale()
+        self._set_initial_camera(server, target)
+        server.gui.add_markdown(self._add_splats(server))
+        self._add_gui(server)
+        if self._poses:
+            self._add_cameras(server, self._frustum_scale(size))
+
+    def _set_initial_camera(self, server, target: np.ndarray) -> None:
+        """Open every new browser at the input camera (pose and vertical FoV), orbiting a point as far ahead as
+        the scene's centre; without cameras, at the origin (the input camera of our scenes) facing the scene."""
+        cam = server.initial_camera
         if self._poses:
             first = self._poses[0]
-            server.initial_camera.position = tuple(first["position"])
-            server.initial_camera.look_at = tuple(first["position"] + (first["look_at"] - first["position"])
-                                                  * max(np.linalg.norm(target - first["position"]), 1e-3))
-            server.initial_camera.fov = first["fov"]
-        else:  # the first input camera is the world origin (OpenCV): look from there at the scene
-            server.initial_camera.position = (0.0, 0.0, 0.0)
-            server.initial_camera.look_at = tuple(target) if np.linalg.norm(target) > 1e-6 else (0.0, 0.0, 1.0)
-        server.initial_camera.up = (0.0, -1.0, 0.0)
+            ahead = first["look_at"] - first["position"]
+            depth = float(np.dot(target - first["position"], ahead))  # the scene centre's depth
+            depth = depth if depth > 1e-3 else max(float(np.linalg.norm(target - first["position"])), 1e-3)
+            cam.position = tuple(first["position"])
+            cam.look_at = tuple(first["position"] + ahead * depth)
+            cam.up = tuple(first["up"])
+            cam.fov = first["fov"]
+        else:
+            cam.position = (0.0, 0.0, 0.0)
+            cam.look_at = tuple(target) if np.linalg.norm(target) > 1e-6 else (0.0, 0.0, 1.0)
+            cam.up = (0.0, -1.0, 0.0)
 
+    def _add_splats(self, server) -> str:
+        """Send the splats; returns the info line shown at the top of the GUI."""
         arrays = splat_arrays(self.gaussians, self.max_gaussians)
         server.scene.add_gaussian_splats("/gaussians", **arrays)
         n_shown = arrays["centers"].shape[0]
-        info = f"{len(self.gaussians):,} Gaussians" + (f" ({n_shown:,} shown)" if n_shown < len(self.gaussians) else "")
-        server.gui.add_markdown(info)
-        if not self._poses:
-            return
-        frustum_scale = 0.05 * size
-        centres = np.stack([p["position"] for p in self._poses])
-        if len(centres) > 1:
-            segs = np.stack([centres[:-1], centres[1:]], axis=1)
-            server.scene.add_line_segments("/trajectory", points=segs, colors=(255, 160, 0),
-                                          thickness=2.0, thickness_units="screen")
+        return f"{len(self.gaussians):,} Gaussians" + (f" ({n_shown:,} shown)" if n_shown < len(self.gaussians)
+                                                      else "")
+
+    def _add_gui(self, server) -> None:
+        """Extra GUI before the cameras' (the 4D viewer's time controls)."""
+
+    def _frustum_scale(self, size: float) -> float:
+        """Frustum depth (scene units): ``FRUSTUM_SCALE`` of the scene size, at most ``FRUSTUM_NEAR`` of the
+        distance from the input camera to the nearest trajectory marker that moved away from it."""
+        origin = self._poses[0]["position"]
+        dists = [float(np.linalg.norm(self._poses[i]["position"] - origin)) for i in self.markers]
+        dists = [d for d in dists if d > 1e-6]
+        return min(FRUSTUM_SCALE * size, FRUSTUM_NEAR * min(dists)) if dists else FRUSTUM_SCALE * size
+
+    def _add_cameras(self, server, scale: float) -> None:
+        """Trajectory paths, the input camera, one frustum per trajectory, hidden frustums for the rest, GUI."""
+        self._paths = []
+        for k, r in enumerate(self.trajectories):
+            if len(r) > 1:
+                c = np.stack([self._poses[i]["position"] for i in r])
+                self._paths.append(server.scene.add_line_segments(
+                    f"/trajectories/path_{k:03d}", points=np.stack([c[:-1], c[1:]], 1), colors=PATH_COLOUR,
+                    thickness=1.5, thickness_units="screen"))
+        markers = set(self.markers)
+        self._all_frustums = []
         for i, p in enumerate(self._poses):
+            group = "input" if i == 0 else "ends" if i in markers else "all"
+            colour, visible = INPUT_COLOUR if i == 0 else FRUSTUM_COLOUR, group != "all"
             fr = server.scene.add_camera_frustum(
-                f"/cameras/cam_{i:05d}", fov=p["fov"], aspect=p["aspect"], scale=frustum_scale,
-                color=(255, 120, 0), thickness=1.5, thickness_units="screen", wxyz=p["wxyz"], position=p["position"],
-            )
+                f"/cameras/{group}/cam_{i:05d}", fov=p["fov"], aspect=p["aspect"], scale=scale, color=colour,
+                thickness=1.5, thickness_units="screen", wxyz=p["wxyz"], position=p["position"], visible=visible)
             fr.on_click(lambda _event, i=i: self.jump_to(i))
+            if not visible:
+                self._all_frustums.append(fr)
+        self._add_camera_gui(server)
+
+    def _add_camera_gui(self, server) -> None:
+        n, k = len(self._poses), len(self.trajectories)
         with server.gui.add_folder("Cameras"):
-            if len(self._poses) <= MAX_CAMERA_BUTTONS:
-                for i in range(len(self._poses)):
+            server.gui.add_markdown(f"{n} camera{'s' * (n != 1)} in {k} trajector{'ies' if k != 1 else 'y'}")
+            box = server.gui.add_checkbox("show all cameras", False, hint="a frustum at every camera")
+            self.show_all_box = box
+            box.on_update(lambda _event: self.show_all_cameras(bool(box.value)))
+            paths = server.gui.add_checkbox("show paths", True, hint="the trajectories' paths")
+            paths.on_update(lambda _event: self.show_paths(bool(paths.value)))
+            if n <= MAX_CAMERA_BUTTONS:
+                for i in range(n):
                     server.gui.add_button(f"Camera {i}").on_click(lambda _event, i=i: self.jump_to(i))
             else:
-                slider = server.gui.add_slider("Camera", min=0, max=len(self._poses) - 1, step=1, initial_value=0)
+                slider = server.gui.add_slider("Camera", min=0, max=n - 1, step=1, initial_value=0)
                 server.gui.add_button("Go to camera").on_click(lambda _event: self.jump_to(int(slider.value)))
-            server.gui.add_button("First camera").on_click(lambda _event: self.jump_to(0))
+            server.gui.add_button("Input camera").on_click(lambda _event: self.jump_to(0))
+
+    def show_all_cameras(self, show: bool) -> None:
+        """Show (or hide) a frustum at every camera; the input camera and one per trajectory stay shown."""
+        for fr in self._all_frustums:
+            fr.visible = show
+
+    def show_paths(self, show: bool) -> None:
+        """Show (or hide) the trajectories' paths."""
+        for path in self._paths:
+            path.visible = show
 
     def jump_to(self, i: int) -> None:
         """Move every connected browser's view to trajectory camera ``i`` (its pose and vertical FoV)."""

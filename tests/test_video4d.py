@@ -211,3 +211,13 @@ def test_bad_inputs_one_line_exit_2(models, tmp_path: Path, capsys) -> None:
     rc = main(["video4d", "--world", "0", "--times", "0", *tiny_args(models, tmp_path / "o", frames=10)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "1 + 8k" in err, err
+
+
+def test_shipped_dynamic_decoder_is_trained_and_time_conditioned() -> None:
+    from lyra.pipelines.video4d import shipped_dynamic_decoder, time_ignored
+
+    d = shipped_dynamic_decoder("shipped")  # lyra/assets/decoder-dynamic: what `lyra video4d` uses by default
+    assert d is not None and d.config.use_time and not time_ignored(d)
+    assert d.config.prune_ratio == pytest.approx(0.8)
+    assert shipped_dynamic_decoder("pocket-v2") is None  # no dynamic decoder of that version ships
+    assert shipped_dynamic_decoder("some/folder") is None

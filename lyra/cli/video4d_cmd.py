@@ -41,8 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "spread evenly over the video")
     p.add_argument("--height", type=int, default=D.height, help=f"image height, multiple of 16 (default {D.height})")
     p.add_argument("--width", type=int, default=D.width, help=f"image width, multiple of 16 (default {D.width})")
-    p.add_argument("--decoder", default="shipped", help="'shipped' (the static pocket decoder, made time-conditioned "
-                   "with zero time embeddings), 'pocket-v2' or a decoder folder (config use_time: used as is)")
+    p.add_argument("--decoder", default="shipped", help="'shipped' (the shipped time-conditioned pocket decoder, "
+                   "lyra/assets/decoder-dynamic; the static one is the metrics' baseline), 'pocket-v2' (its static "
+                   "decoder made time-conditioned with zero time embeddings) or a decoder folder (config use_time: "
+                   "used as is; a static one gets zero time embeddings)")
     p.add_argument("--tokenizer", default="shipped", help="'shipped', 'pocket-v2' or a tokenizer folder")
     p.add_argument("--prune", type=float, default=D.prune,
                    help=f"fraction of Gaussians dropped by opacity per time (default {D.prune})")

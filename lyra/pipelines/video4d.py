@@ -279,6 +279,19 @@ def time_ignored(decoder: Any) -> bool:
     return all(not m.proj.weight.detach().ne(0).any() for m in (decoder.patch_time_embed, decoder.patch_time_embed_tgt))
 
 
+def shipped_dynamic_decoder(spec: Any, device: Any = "cpu") -> Any:
+    """The shipped time-conditioned decoder of a shipped ``--decoder`` name's version (pocket-v1:
+    ``lyra/assets/decoder-dynamic``), or None for a folder or a version without one."""
+    from lyra.decoder import LyraDecoder
+    from lyra.utils.shipped import shipped_dir, shipped_version
+
+    v = shipped_version(spec)
+    d = None if v is None else shipped_dir("dynamic_decoder", v)
+    if d is None or not (d / "model.safetensors").is_file():
+        return None
+    return LyraDecoder.from_pretrained(d, device=device, dtype=torch.float32).eval()
+
+
 def time_decoder(decoder: Any) -> Any:
     """A decoder that takes ``time=``: ``decoder`` itself when its config has ``use_time``, else its
     :meth:`~lyra.decoder.LyraDecoder.with_time_conditioning` copy (zero time embeddings: the static Gaussians)."""
@@ -440,7 +453,7 @@ def run_video4d(source: SourceVideo, cfg: Video4DConfig, out: str | os.PathLike,
         with timer.stage("load models", f"tokenizer {cfg.tokenizer}, decoder {cfg.decoder}"):
             models = load_models(cfg)
     tok, dec = models
-    dec_t = time_decoder(dec)
+    dec_t = time_decoder(shipped_dynamic_decoder(cfg.decoder, dec.device) or dec)
     untrained = time_ignored(dec_t)
     if untrained:
         timer.warn(UNTRAINED_NOTE)

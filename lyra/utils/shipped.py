@@ -4,6 +4,8 @@ A shipped *version* is a tokenizer and the decoder trained on its latents, with 
 ``pocket-v1`` (also ``pocket`` and ``native``): 64x112, 17 frames, the default (``shipped``). ``pocket-v2``: 176x320,
 49 frames; its tokenizer ships, its decoder (``lyra/assets/decoder-v2``, configs/pocket-v2) is in training and
 becomes the default when it ships (``DEFAULT_VERSION``). A decoder only works with the tokenizer of its version.
+``dynamic_decoder``: the version's time-conditioned decoder (video → 4D), where one ships (pocket-v1:
+``lyra/assets/decoder-dynamic``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Literal
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_VERSION = "pocket-v1"
-FOLDERS = {"pocket-v1": {"tokenizer": "tokenizer", "decoder": "decoder"},
-           "pocket-v2": {"tokenizer": "tokenizer-v2", "decoder": "decoder-v2"}}
+FOLDERS = {"pocket-v1": {"tokenizer": "tokenizer", "decoder": "decoder", "dynamic_decoder": "decoder-dynamic"},
+           "pocket-v2": {"tokenizer": "tokenizer-v2", "decoder": "decoder-v2", "dynamic_decoder": "decoder-v2-dynamic"}}
 ALIASES = {"shipped": DEFAULT_VERSION, "pocket": "pocket-v1", "native": "pocket-v1"}
 SHIPPED_NAMES = (*FOLDERS, *ALIASES)
 
@@ -44,12 +46,12 @@ DEFAULT = SETTINGS[DEFAULT_VERSION]
 
 
 def shipped_version(name: object) -> str | None:
-    """The version a shipped name stands for (``"shipped"`` -> ``"pocket-v2"``), or None for anything else."""
+    """The version a shipped name stands for (``"shipped"`` -> ``DEFAULT_VERSION``), or None for anything else."""
     n = str(name)
     return n if n in FOLDERS else ALIASES.get(n)
 
 
-def shipped_dir(kind: Literal["tokenizer", "decoder"], name: str = "shipped") -> Path:
+def shipped_dir(kind: Literal["tokenizer", "decoder", "dynamic_decoder"], name: str = "shipped") -> Path:
     """Folder of the shipped ``kind`` of version ``name``; ValueError for a name that is not shipped."""
     v = shipped_version(name)
     if v is None:

@@ -71,6 +71,7 @@ def evaluate_world(seed: int, dynamic: LyraDecoder, static: LyraDecoder | None, 
                    teacher: str = "cache") -> dict[str, Any]:
     """The protocol on one held-out world; returns per method and time group the mean PSNR/SSIM, plus opacities."""
     from lyra.pipelines.sdg_dynamic import DynamicSDGConfig, generate_dynamic_scene
+    from lyra.pipelines.video4d import frozen_instant
 
     if not dynamic.config.use_time:
         raise ValueError("the dynamic decoder must be time-conditioned (config use_time)")
@@ -114,21 +115,6 @@ def evaluate_world(seed: int, dynamic: LyraDecoder, static: LyraDecoder | None, 
         if scores[m]["seen"]["psnr"]:
             out[m] = {g: {k: float(np.mean(v)) for k, v in d.items()} for g, d in scores[m].items()}
     return out
-
-
-def frozen_instant(world: Any, source: Any, i: int, trajs: Sequence[Cameras], tokenizer: Any,
-                   teacher: str) -> list[Tensor]:
-    """Raw latents [C, T_l, h, w] of the trajectories of source frame ``i`` seen as a still image (every frame at
-    time t_i): the cache teacher warps frame i (its depth and camera) along them, the oracle renders the world frozen
-    at t_i."""
-    from lyra.generator import CacheGenerator, SourceView, teacher_roundtrip
-
-    if teacher == "oracle":
-        frames = [world.render(c, float(source.times[i])).rgb for c in trajs]
-    else:
-        view = SourceView(source.frames[i], source.cameras.K[i], source.depth[i], source.cameras.w2c[i])
-        frames = [w.frames for w in CacheGenerator(tokenizer).warp(list(trajs), view)]
-    return [teacher_roundtrip(tokenizer, f, False)[0] for f in frames]
 
 
 def summarize(worlds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -318,22 +318,29 @@ def decode_at_time(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySam
     return decode_samples(decoder, tokenizer, samples, prune, time=tc, cond=cond)
 
 
+def frozen_instant(world: Any, source: SourceVideo, i: int, trajs: Sequence[Cameras], tokenizer: Any,
+                   teacher: str) -> list[Tensor]:
+    """Raw latents [C, T_l, h, w] of the trajectories of source frame ``i`` seen as a still image (every frame at
+    time t_i): ``cache`` warps frame i (its depth and camera) along them, as the static pipeline does for a photo;
+    ``oracle`` renders ``world`` frozen at t_i."""
+    from lyra.generator import CacheGenerator, teacher_roundtrip
+
+    if teacher == "oracle":
+        frames = [world.render(c, float(source.times[i])).rgb for c in trajs]
+    else:
+        frames = [w.frames for w in CacheGenerator(tokenizer).warp(list(trajs), source_view(source, i))]
+    return [teacher_roundtrip(tokenizer, f, False)[0] for f in frames]
+
+
 @torch.no_grad()
-def frame_baseline(decoder: Any, tokenizer: Any, samples: Sequence[TrajectorySample], i: int, prune: float) -> Any:
-    """The per-frame static baseline at source frame ``i``: the static decoder on frame i of every trajectory (each a
-    one-frame video, re-encoded by the tokenizer) -> fused Gaussians (CPU)."""
-    from lyra.generator import teacher_roundtrip
-    from lyra.generator.cache import tokenizer_device
+def frame_baseline(decoder: Any, tokenizer: Any, world: Any, source: SourceVideo, trajs: Sequence[Cameras], i: int,
+                   prune: float, teacher: str) -> Any:
+    """The per-frame static baseline at source frame ``i``: the static decoder on the trajectories of that frozen
+    instant (:func:`frozen_instant`, the same teacher) -> fused, pruned Gaussians (CPU)."""
     from lyra.pipelines.image_to_3d import decode_samples
 
-    dev = tokenizer_device(tokenizer)
-    one = []
-    for s in samples:
-        if s.frames is None:
-            raise Video4DError("the per-frame baseline needs the teacher's frames")
-        z, _ = teacher_roundtrip(tokenizer, s.frames[i : i + 1].to(dev), decode=False)
-        one.append(TrajectorySample(None, z, s.cameras[i]))
-    return decode_samples(decoder, tokenizer, one, prune)[0]
+    lat = frozen_instant(world, source, i, trajs, tokenizer, teacher)
+    return decode_samples(decoder, tokenizer, [TrajectorySample(None, z, c) for z, c in zip(lat, trajs)], prune)[0]
 
 
 # ---------------------------------------------------------------------------------------------- renders
@@ -489,11 +496,13 @@ def run_video4d(source: SourceVideo, cfg: Video4DConfig, out: str | os.PathLike,
         step = max(1, n_orbit // cfg.metric_cameras)
         mcams = orbit[list(range(0, n_orbit, step))[: cfg.metric_cameras]]
         with timer.stage("metrics", f"{len(mcams)} novel cameras x {len(times)} times vs exact world renders"):
-            base = None if static is None else [frame_baseline(static, tok, samples, nearest_frame(t, T), 0.0)
+            base = None if static is None else [frame_baseline(static, tok, world, source, trajs, nearest_frame(t, T),
+                                                               cfg.prune, cfg.generator)
                                                 for t in times]
             metrics = world_metrics_4d(scenes, times, world, mcams, cfg, base)
-            metrics["baseline"] = ("per-frame static: the static decoder on frame i (nearest to t) of the six "
-                                   "trajectories as one-frame videos, all Gaussians kept")
+            metrics["baseline"] = ("per-frame static: the static decoder on source frame i (nearest to t) as a still "
+                                   "image: the six trajectories of that frozen instant from the same teacher, "
+                                   "pruned as the pipeline")
             if static is None:
                 metrics["baseline_note"] = ("per-frame static baseline skipped: --decoder is time-conditioned "
                                             "(the baseline runs a static decoder)")

@@ -218,6 +218,9 @@ def test_shipped_dynamic_decoder_is_trained_and_time_conditioned() -> None:
 
     d = shipped_dynamic_decoder("shipped")  # lyra/assets/decoder-dynamic: what `lyra video4d` uses by default
     assert d is not None and d.config.use_time and not time_ignored(d)
-    assert d.config.prune_ratio == pytest.approx(0.8)
+    assert d.config.prune_ratio == 0.0  # trained unpruned: `lyra video4d` keeps its Gaussians by default
+    from lyra.cli.video4d_cmd import default_prune
+
+    assert default_prune("shipped") == 0.0 and default_prune("some/folder") == pytest.approx(0.8)
     assert shipped_dynamic_decoder("pocket-v2") is None  # no dynamic decoder of that version ships
     assert shipped_dynamic_decoder("some/folder") is None

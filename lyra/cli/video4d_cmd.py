@@ -46,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "decoder made time-conditioned with zero time embeddings) or a decoder folder (config use_time: "
                    "used as is; a static one gets zero time embeddings)")
     p.add_argument("--tokenizer", default="shipped", help="'shipped', 'pocket-v2' or a tokenizer folder")
-    p.add_argument("--prune", type=float, default=D.prune,
-                   help=f"fraction of Gaussians dropped by opacity per time (default {D.prune})")
+    p.add_argument("--prune", type=float, default=None,
+                   help=f"fraction of Gaussians dropped by opacity per time (default: the shipped dynamic decoder's "
+                        f"own, 0: it was trained unpruned; {D.prune} for other decoders)")
     p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the videos")
     p.add_argument("--orbit-frames", type=int, default=48, help="frames of the novel orbit of the videos (default 48)")
     p.add_argument("--fps", type=float, default=24.0, help="frame rate of the output videos (default 24)")
@@ -76,11 +77,24 @@ def config_from_args(args: argparse.Namespace) -> Any:
     generator = args.generator or ("oracle" if args.world is not None else "cache")
     if generator == "oracle" and args.world is None:
         raise CLIError("--generator oracle renders a procedural world: use --world SEED (or --generator cache)")
+    prune = args.prune if args.prune is not None else default_prune(args.decoder)
     return Video4DConfig(height=args.height, width=args.width, frames=args.frames, generator=generator,
-                         tokenizer=args.tokenizer, decoder=args.decoder, prune=args.prune, mode=args.mode,
+                         tokenizer=args.tokenizer, decoder=args.decoder, prune=prune, mode=args.mode,
                          device=args.device, seed=args.seed, fov_x_deg=args.fov, orbit_frames=args.orbit_frames,
                          fps=args.fps, times=parse_times(args.times, args.frames), metric_cameras=args.metric_cameras,
                          **({"target_median": None} if args.world is not None else {})).validate()
+
+
+def default_prune(decoder: str) -> float:
+    """``--prune`` when not given: the shipped dynamic decoder's own ratio (it was trained without pruning) for a
+    shipped ``--decoder`` name, else the version's setting."""
+    from lyra.decoder import DecoderConfig
+    from lyra.utils.shipped import SETTINGS, shipped_dir, shipped_version
+
+    v = shipped_version(decoder)
+    if v is not None and (shipped_dir("dynamic_decoder", v) / "config.json").is_file():
+        return DecoderConfig.load(shipped_dir("dynamic_decoder", v) / "config.json").prune_ratio
+    return SETTINGS[v].prune if v is not None else SETTINGS["pocket-v1"].prune
 
 
 def run(args: argparse.Namespace) -> int:

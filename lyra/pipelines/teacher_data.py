@@ -27,47 +27,25 @@ import torch
 
 from lyra.data.layout import DataError
 from lyra.data.teacher import META_NAME, scene_file
-from lyra.pipelines.sdg import check_world_options, scene_key, scene_seed
+from lyra.pipelines.sdg import SDGConfig, check_world_options, scene_key, scene_seed
 from lyra.utils.files import atomic_write
 from lyra.utils.inputs import read_json
 
 
 @dataclass
-class TeacherDataConfig:
-    """One ``lyra teacher data`` run.
+class TeacherDataConfig(SDGConfig):
+    """One ``lyra teacher data`` run: the worlds, trajectories and cameras of :class:`SDGConfig` (``generator`` is
+    unused: the targets are always exact renders) at the pocket-v2 setting, plus:
 
     Attributes:
-        scenes: number of scenes (keys ``scene_<seed>_<i>``, as ``lyra sdg``).
-        seed: base seed (use seeds no evaluation world uses).
-        frames, height, width: trajectory length (1 + 8k) and image size.
-        kind: procedural world kind (``mix``: rooms, yards and photo worlds).
-        photos: "train" (photo worlds show training photos only).
-        world: world source ("procedural").
-        tokenizer: the tokenizer spec whose latents the teacher samples.
-        supersample: s x s rays per pixel for the exact renders.
-        fov_x_deg, movement_factor, center_depth: cameras and trajectories (as ``lyra sdg``).
         edge_threshold: relative depth jump dropped from the cache (as the ``cache``/``diffusion`` generators).
     """
 
-    scenes: int = 1
-    seed: int = 0
     frames: int = 49
     height: int = 176
     width: int = 320
-    kind: str = "mix"
-    photos: str = "train"
-    world: str = "procedural"
     tokenizer: str = "pocket-v2"
-    supersample: int = 1
-    fov_x_deg: float = 60.0
-    movement_factor: float = 1.0
-    center_depth: float = 1.0
     edge_threshold: float = 0.05
-
-    def identity(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("scenes")
-        return d
 
 
 def _check_resume(out: Path, cfg: TeacherDataConfig) -> None:

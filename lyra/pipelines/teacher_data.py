@@ -82,6 +82,11 @@ def encode_scene(world: Any, tokenizer: Any, cfg: TeacherDataConfig, seed: int) 
             "holes": np.asarray(holes, np.float32)}
 
 
+def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a temporary name
+        np.savez(fh, **arrays)
+
+
 def build_teacher_data(cfg: TeacherDataConfig, out: str | os.PathLike, tokenizer: Any, *,
                        progress: bool = True) -> dict[str, Any]:
     """Write ``cfg.scenes`` scenes into ``out`` (complete scenes are skipped); returns keys written, skipped and
@@ -107,7 +112,7 @@ def build_teacher_data(cfg: TeacherDataConfig, out: str | os.PathLike, tokenizer
         t0 = time.perf_counter()
         s = scene_seed(cfg.seed, i)
         arrays = encode_scene(generate_world(s, cfg.kind, photos=cfg.photos), tokenizer, cfg, s)  # type: ignore[arg-type]
-        atomic_write(path, lambda p, a=arrays: np.savez(open(p, "wb"), **a))
+        atomic_write(path, lambda p, a=arrays: _save_npz(p, a))
         seconds.append(time.perf_counter() - t0)
         written.append(key)
         bar.set_postfix(s_per_scene=f"{np.mean(seconds):.1f}")

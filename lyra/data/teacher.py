@@ -65,15 +65,13 @@ class TeacherDataset:
     def __len__(self) -> int:
         return int(self.target.shape[0])
 
-    def batch(self, rng: np.random.Generator, size: int) -> tuple[Tensor, Tensor]:
-        """(target [B, C, T_l, ch, cw], cache [B, 2C, T_l, ch, cw]) float32: random clips, each at a random crop
-        position."""
+    def batch(self, rng: np.random.Generator, size: int, first: int = 0) -> tuple[Tensor, Tensor]:
+        """(target [B, C, T_l, ch, cw], cache [B, 2C, T_l, ch, cw]) float32: ``size`` random clips of index >= ``first``
+        (the ones before are held out), each at a random crop position."""
         h, w = self.target.shape[-2:]
         ch, cw = self.crop
-        ts, cs = [], []
-        for i in rng.integers(0, len(self), size):
-            y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-            t, c = self.target[i, ..., y:y + ch, x:x + cw], self.cache[i, ..., y:y + ch, x:x + cw]
-            ts.append(t)
-            cs.append(c)
-        return torch.stack(ts).float(), torch.stack(cs).float()
+        idx = rng.integers(first, len(self), size)
+        ys, xs = rng.integers(0, h - ch + 1, size), rng.integers(0, w - cw + 1, size)
+        crops = [(slice(y, y + ch), slice(x, x + cw)) for y, x in zip(ys, xs)]
+        return (torch.stack([self.target[i, ..., a, b] for i, (a, b) in zip(idx, crops)]).float(),
+                torch.stack([self.cache[i, ..., a, b] for i, (a, b) in zip(idx, crops)]).float())

@@ -196,13 +196,7 @@ class TeacherTrainer:
     # ------------------------------------------------------------------ steps
     def _draw(self, step: int) -> tuple[Tensor, ...]:
         cfg = self.cfg
-        rng = np.random.default_rng([cfg.seed, step])
-        h, w = self.data.target.shape[-2:]
-        ch, cw = self.data.crop
-        idx = rng.integers(self.n_val, len(self.data), cfg.batch_size)
-        ys, xs = rng.integers(0, h - ch + 1, cfg.batch_size), rng.integers(0, w - cw + 1, cfg.batch_size)
-        x0 = torch.stack([self.data.target[i, ..., y:y + ch, x:x + cw] for i, y, x in zip(idx, ys, xs)]).float()
-        cache = torch.stack([self.data.cache[i, ..., y:y + ch, x:x + cw] for i, y, x in zip(idx, ys, xs)]).float()
+        x0, cache = self.data.batch(np.random.default_rng([cfg.seed, step]), cfg.batch_size, first=self.n_val)
         g = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step)
         sigma = torch.exp(cfg.p_mean + cfg.p_std * torch.randn(cfg.batch_size, generator=g))
         noise, aug = torch.randn(x0.shape, generator=g), torch.randn(x0.shape, generator=g)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -135,14 +136,33 @@ def check_world_options(cfg: Any) -> None:
         raise DataError(f"supersample must be an integer >= 1, got {cfg.supersample!r}")
 
 
+def run_scenes(scenes: int, seed: int, desc: str, complete: Callable[[str], bool], make: Callable[[int, str], None],
+               progress: bool = True) -> dict[str, Any]:
+    """The resumable loop of a scene run: scene i (key ``scene_key(seed, i)``) is skipped when ``complete(key)``,
+    else made by ``make(i, key)`` (which writes it). Returns keys written and skipped and seconds per written scene."""
+    from tqdm import tqdm
+
+    written, skipped, seconds = [], [], []
+    bar = tqdm(range(scenes), desc=desc, unit="scene", disable=not progress)
+    for i in bar:
+        key = scene_key(seed, i)
+        if complete(key):
+            skipped.append(key)
+            continue
+        t0 = time.perf_counter()
+        make(i, key)
+        seconds.append(time.perf_counter() - t0)
+        written.append(key)
+        bar.set_postfix(s_per_scene=f"{np.mean(seconds):.1f}")
+    return {"written": written, "skipped": skipped, "seconds_per_scene": float(np.mean(seconds)) if seconds else 0.0}
+
+
 def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: WriteOptions | None = None,
             progress: bool = True, generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Generate ``cfg.scenes`` scenes into ``out`` (resumable: complete scenes are skipped).
 
     Returns a summary: keys written and skipped, seconds per written scene.
     """
-    from tqdm import tqdm
-
     from lyra.cameras import METHOD_TRAJECTORIES, default_intrinsics, method_trajectories
     from lyra.generator import GENERATORS, GeneratorError, OracleGenerator, make_generator
     from lyra.world import generate_world
@@ -152,14 +172,8 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
     check_world_options(cfg)
     layout = start_run(cfg, out, tokenizer, "official (method.md §8.1)")
     K = default_intrinsics(cfg.height, cfg.width, cfg.fov_x_deg)
-    written, skipped, seconds = [], [], []
-    bar = tqdm(range(cfg.scenes), desc="sdg", unit="scene", disable=not progress)
-    for i in bar:
-        key = scene_key(cfg.seed, i)
-        if scene_complete(layout, key):
-            skipped.append(key)
-            continue
-        t0 = time.perf_counter()
+
+    def make(i: int, key: str) -> None:
         s = scene_seed(cfg.seed, i)
         world = generate_world(s, cfg.kind, photos=cfg.photos)  # type: ignore[arg-type]
         trajs = method_trajectories(K, cfg.height, cfg.width, cfg.frames, center_depth=cfg.center_depth,
@@ -175,7 +189,5 @@ def run_sdg(cfg: SDGConfig, out: str | os.PathLike, tokenizer, *, options: Write
                 "trajectories": [t.kind for t in METHOD_TRAJECTORIES]}
         write_scene(layout, key, samples, tokenizer.normalize_latents, options=options, meta=meta,
                     world_json=world.to_dict())
-        seconds.append(time.perf_counter() - t0)
-        written.append(key)
-        bar.set_postfix(s_per_scene=f"{np.mean(seconds):.1f}")
-    return {"written": written, "skipped": skipped, "seconds_per_scene": float(np.mean(seconds)) if seconds else 0.0}
+
+    return run_scenes(cfg.scenes, cfg.seed, "sdg", lambda key: scene_complete(layout, key), make, progress)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ from torch import Tensor
 from lyra.cameras import Cameras
 from lyra.data.layout import DataError
 from lyra.data.writer import WriteOptions, scene_complete, write_scene, write_source
-from lyra.pipelines.sdg import SDGConfig, scene_key, scene_seed, start_run
+from lyra.pipelines.sdg import SDGConfig, run_scenes, scene_seed, start_run
 
 FLIP_OFFSET = 6  # folder of the flipped twin of trajectory v: v + 6
 SOURCE_MOTIONS = ("static", "slow")
@@ -274,24 +273,14 @@ def run_dynamic_sdg(cfg: DynamicSDGConfig, out: str | os.PathLike, tokenizer, *,
 
     Returns a summary: keys written and skipped, seconds per written scene.
     """
-    from tqdm import tqdm
-
     _check_config(cfg)
     layout = start_run(cfg, out, tokenizer, "official (method.md §8.1), dynamic: 0-5 forward, 6-11 time-reversed "
                                             "supervision; flag/source: source videos (ViPE layout)")
-    written, skipped, seconds = [], [], []
-    bar = tqdm(range(cfg.scenes), desc="sdg --dynamic", unit="scene", disable=not progress)
-    for i in bar:
-        key = scene_key(cfg.seed, i)
-        if scene_complete(layout, key):
-            skipped.append(key)
-            continue
-        t0 = time.perf_counter()
+
+    def make(i: int, key: str) -> None:
         scene = generate_dynamic_scene(cfg, tokenizer, i, generator_options=generator_options)
         extra = write_source(layout, key, scene.source, options)
         write_scene(layout, key, scene.trajectories, tokenizer.normalize_latents, options=options,
                     meta=scene_meta(cfg, i, scene), world_json=scene.world.to_dict(), extra_files=extra)
-        seconds.append(time.perf_counter() - t0)
-        written.append(key)
-        bar.set_postfix(s_per_scene=f"{np.mean(seconds):.1f}")
-    return {"written": written, "skipped": skipped, "seconds_per_scene": float(np.mean(seconds)) if seconds else 0.0}
+
+    return run_scenes(cfg.scenes, cfg.seed, "sdg --dynamic", lambda key: scene_complete(layout, key), make, progress)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import torch
 
 from lyra.data.layout import DataError
 from lyra.data.teacher import META_NAME, scene_file
-from lyra.pipelines.sdg import SDGConfig, check_world_options, scene_key, scene_seed
+from lyra.pipelines.sdg import SDGConfig, check_world_options, run_scenes, scene_seed
 from lyra.utils.files import atomic_write
 from lyra.utils.inputs import read_json
 
@@ -91,8 +90,6 @@ def build_teacher_data(cfg: TeacherDataConfig, out: str | os.PathLike, tokenizer
                        progress: bool = True) -> dict[str, Any]:
     """Write ``cfg.scenes`` scenes into ``out`` (complete scenes are skipped); returns keys written, skipped and
     seconds per written scene."""
-    from tqdm import tqdm
-
     from lyra.world import generate_world
 
     check_world_options(cfg)
@@ -101,19 +98,10 @@ def build_teacher_data(cfg: TeacherDataConfig, out: str | os.PathLike, tokenizer
     _check_resume(out, cfg)
     atomic_write(out / META_NAME, lambda p: Path(p).write_text(json.dumps(
         {"config": asdict(cfg), "latent_channels": tokenizer.latent_channels}, indent=1) + "\n"))
-    written, skipped, seconds = [], [], []
-    bar = tqdm(range(cfg.scenes), desc="teacher data", unit="scene", disable=not progress)
-    for i in bar:
-        key = scene_key(cfg.seed, i)
-        path = scene_file(out, key)
-        if path.is_file():
-            skipped.append(key)
-            continue
-        t0 = time.perf_counter()
+
+    def make(i: int, key: str) -> None:
         s = scene_seed(cfg.seed, i)
         arrays = encode_scene(generate_world(s, cfg.kind, photos=cfg.photos), tokenizer, cfg, s)  # type: ignore[arg-type]
-        atomic_write(path, lambda p, a=arrays: _save_npz(p, a))
-        seconds.append(time.perf_counter() - t0)
-        written.append(key)
-        bar.set_postfix(s_per_scene=f"{np.mean(seconds):.1f}")
-    return {"written": written, "skipped": skipped, "seconds_per_scene": float(np.mean(seconds)) if seconds else 0.0}
+        atomic_write(scene_file(out, key), lambda p: _save_npz(p, arrays))
+
+    return run_scenes(cfg.scenes, cfg.seed, "teacher data", lambda key: scene_file(out, key).is_file(), make, progress)

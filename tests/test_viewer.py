@@ -328,9 +328,16 @@ def test_static_viewer_opens_at_input_camera_not_inside_frustums(browser, tmp_pa
         scene, orange = _scene_and_orange(browser.screenshot(viewer.url, ok, tmp_path / "initial.png"))
         assert scene > 0.95 and orange < 0.01, (scene, orange)
         viewer.show_all_box.value = True  # the GUI checkbox (its callback runs here)
-        crowded = _steady(browser, "show all cameras", lambda im: _scene_and_orange(im)[1] > 0.03, n=1)
-        scene_all, orange_all = _scene_and_orange(browser.screenshot(None, crowded, tmp_path / "all.png"))
-    assert orange_all > 0.03 and orange_all > 5 * orange, (orange, orange_all)
+        # Frustums arrive one message at a time (slowly on a loaded machine): wait until the orange share stops
+        # growing, then compare with the first view (here 0.002 -> 0.044 on idle cores).
+        shares: list[float] = []
+
+        def settled(im):
+            shares.append(_scene_and_orange(im)[1])
+            return "show all cameras" in browser.page_text() and len(shares) >= 3 and shares[-1] > 0.015 and (
+                abs(shares[-1] - shares[-3]) < 1e-3)
+        scene_all, orange_all = _scene_and_orange(browser.screenshot(None, settled, tmp_path / "all.png", timeout=90))
+    assert orange_all > 0.015 and orange_all > 5 * orange, (orange, orange_all, shares[-5:])
 
 
 def test_trajectory_split_from_report_or_poses(tmp_path):

@@ -6,6 +6,7 @@ Tiny random DiT saved to a folder (``save_pretrained``), the tiny tokenizer / de
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -96,12 +97,37 @@ def test_diffusion_generator_reads_text_embeddings_and_checks_channels(models, t
     emb = PromptEmbeddings.random(net.config, seed=1)
     emb.save(d / "text_embeddings.safetensors")
     assert torch.equal(load_diffusion_net(str(d))[1].prompt, emb.prompt)
+    assert make_generator("diffusion", tokenizer=tok, model=str(d), steps=2).sampler.guidance == 1.0  # official
+    (d / "generation_config.json").write_text('{"guidance": 0.5}')
+    assert make_generator("diffusion", tokenizer=tok, model=str(d), steps=2).sampler.guidance == 0.5
+    assert make_generator("diffusion", tokenizer=tok, model=str(d), guidance=2.0).sampler.guidance == 2.0
+    (d / "generation_config.json").write_text('{"g": 0.5}')
+    with pytest.raises(DiffusionError, match="generation_config.json.*guidance"):
+        make_generator("diffusion", tokenizer=tok, model=str(d), steps=2)
     save_pretrained(Gen3CNet(Gen3CNetConfig.tiny()), tmp_path / "c4")  # 4 latent channels
     with pytest.raises(DiffusionError, match="4 latent channels but the tokenizer has 16"):
         make_generator("diffusion", tokenizer=tok, model=str(tmp_path / "c4"), steps=2)
 
 
-def test_missing_weights_are_one_line(models, tmp_path: Path, capsys) -> None:
+def test_shipped_pocket_teacher_loads_and_names_its_tokenizer() -> None:
+    from lyra.cli.generate_cmd import diffusion_options
+    from lyra.cli.main import CLIError
+    from lyra.generator.diffusion.generator import SHIPPED_DIR, default_guidance, load_diffusion_net
+
+    assert resolve_model_dir(None) == resolve_model_dir("shipped") == SHIPPED_DIR
+    net = load_diffusion_net(None)[0]
+    assert net.config == Gen3CNetConfig.pocket() and net.config.tokenizer == "pocket-v2"
+    assert next(net.parameters()).dtype == torch.float32 and (SHIPPED_DIR / "MODEL_CARD.md").is_file()
+    assert default_guidance(None) == 0.0  # its generation_config.json: g = 0 measured better (MODEL_CARD.md)
+    args = argparse.Namespace(diffusion_model=None, diffusion_steps=35, diffusion_guidance=None, tokenizer="pocket-v2")
+    assert diffusion_options(args) == {"model": None, "steps": 35, "guidance": 0.0}
+    args.diffusion_guidance, args.tokenizer = 1.0, "pocket-v1"
+    with pytest.raises(CLIError, match="samples the latents of tokenizer pocket-v2, not of --tokenizer pocket-v1"):
+        diffusion_options(args)
+
+
+def test_missing_weights_are_one_line(models, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("lyra.generator.diffusion.generator.SHIPPED_DIR", tmp_path / "not-shipped")
     with pytest.raises(DiffusionError, match=NOT_SHIPPED):
         resolve_model_dir(None)
     cases = [([], NOT_SHIPPED),
@@ -136,7 +162,7 @@ def test_demo_world_with_a_generator(models, tmp_path: Path, capsys, generator: 
         assert report["generator"]["steps"] == 2 and report["generator"]["model"] == str(models[2])
 
 
-def test_generate_and_sdg_accept_the_diffusion_generator(models, tmp_path: Path, capsys) -> None:
+def test_generate_and_sdg_accept_the_diffusion_generator(models, tmp_path: Path, capsys, monkeypatch) -> None:
     import numpy as np
 
     from lyra.data import Layout
@@ -162,6 +188,7 @@ def test_generate_and_sdg_accept_the_diffusion_generator(models, tmp_path: Path,
     assert rc == 0, capsys.readouterr().err
     L = Layout(data)
     assert L.views() == [0, 1, 2, 3, 4, 5] and len(L.scene_keys()) == 1
+    monkeypatch.setattr("lyra.generator.diffusion.generator.SHIPPED_DIR", tmp_path / "not-shipped")
     rc = main(["sdg", "--generator", "diffusion", "--scenes", "1", "--out", str(tmp_path / "sdg2"), "--tokenizer",
                str(models[0]), "--frames", str(T), "--height", str(H), "--width", str(W), "--quiet"])
     assert rc == 2 and NOT_SHIPPED in capsys.readouterr().err

@@ -21,7 +21,7 @@ from lyra.generator.diffusion.conditioning import encode_condition  # noqa: E402
 from lyra.generator.diffusion.model import Gen3CNet, from_pretrained, save_pretrained  # noqa: E402
 from lyra.pipelines.teacher_data import TeacherDataConfig, build_teacher_data  # noqa: E402
 from lyra.tokenizer import CausalVAEConfig, CausalVideoVAE  # noqa: E402
-from lyra.train.teacher import TeacherTrainConfig, TeacherTrainer, diffusion_loss  # noqa: E402
+from lyra.train.teacher import TeacherTrainConfig, TeacherTrainer, diffusion_loss, learning_rate  # noqa: E402
 
 H, W, T = 32, 48, 9
 TINY_TOK = CausalVAEConfig(channels=(8, 16), enc_blocks=(1, 1, 1), dec_blocks=(1, 1, 1), stats_frames=4)
@@ -151,6 +151,19 @@ def test_teacher_training_lowers_the_denoising_loss(data_dir, tmp_path) -> None:
     before = tr.validate()
     tr.run()
     assert tr.validate() < 0.8 * before
+
+
+def test_learning_rate_warms_up_holds_then_cools_down() -> None:
+    cfg = TeacherTrainConfig(steps=100, lr=1e-3, warmup_steps=10, cooldown_steps=20, final_lr_ratio=0.1)
+    lrs = [learning_rate(cfg, k) for k in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert lrs[10:81] == [pytest.approx(1e-3)] * 71  # constant up to the start of the cool-down (step 80)
+    assert all(a > b for a, b in zip(lrs[80:], lrs[81:]))  # then strictly falling
+    assert lrs[99] == pytest.approx(1e-3 * (1 - 0.9 * 19 / 20))
+    assert learning_rate(cfg, 500) == pytest.approx(1e-4)  # resumed past the end: the final rate
+    assert learning_rate(TeacherTrainConfig(steps=100, lr=1e-3, warmup_steps=1), 99) == pytest.approx(1e-3)
+    with pytest.raises(Exception, match="cooldown"):
+        TeacherTrainConfig(cooldown_steps=-1)
 
 
 def test_masked_scores_split_holes_from_visible_pixels() -> None:

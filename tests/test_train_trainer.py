@@ -400,3 +400,17 @@ def test_dynamic_stage_branches_from_static_weights_and_trains_the_time_embeddin
     abl = tiny_config(tmp_path / "abl", steps=1, tokenizer=str(tokp), data={**dyn, "target_views": [0, 1, 2, 3, 4, 5]},
                       model={"overrides": {**TINY_DEC, "use_time": True}})
     assert Trainer(abl, tokenizer=tok, progress=False).source.dataset.config.sampling.target_views == tuple(range(6))
+
+
+def test_loss_series_joins_a_sparse_validation_loss(tmp_path: Path) -> None:
+    from lyra.train.logging import LossLog, loss_series
+
+    log = LossLog(tmp_path)
+    for step in range(1, 7):  # the validation loss every third row, as the teacher trainer logs it
+        val = {"val_loss": 2.0 / step} if step % 3 == 0 else {}
+        log.append({"step": step, "loss": 1.0 / step, "lr": 1e-4, **val})
+    rows = LossLog(tmp_path, resume_step=6).rows  # read back from the CSV (empty cells)
+    series = loss_series(rows)
+    assert list(series) == ["loss", "val_loss"]
+    assert series["val_loss"] == ([3, 6], [2.0 / 3, 2.0 / 6]) and series["loss"][0] == [1, 2, 3, 4, 5, 6]
+    assert log.plot().endswith("losses.png")

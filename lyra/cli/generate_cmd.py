@@ -45,8 +45,9 @@ def add_diffusion_args(p: argparse.ArgumentParser) -> None:
                    "model.pt)")
     p.add_argument("--diffusion-steps", type=int, default=35, help="diffusion generator: sampler steps (default 35, "
                    "the official count)")
-    p.add_argument("--diffusion-guidance", type=float, default=1.0, help="diffusion generator: guidance g of "
-                   "F_c + g(F_c - F_u) (default 1, official; 0 halves the cost)")
+    p.add_argument("--diffusion-guidance", type=float, default=None, help="diffusion generator: guidance g of "
+                   "F_c + g(F_c - F_u) (default: the weights folder's generation_config.json, else 1, official; the "
+                   "shipped pocket teacher: 0; 0 halves the cost)")
 
 
 def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,7 +59,12 @@ def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
         raise CLIError(f"--diffusion-steps must be >= 1, got {args.diffusion_steps}")
     folder = resolve_model_dir(args.diffusion_model)
     check_diffusion_tokenizer(folder, getattr(args, "tokenizer", None))
-    return {"model": args.diffusion_model, "steps": args.diffusion_steps, "guidance": args.diffusion_guidance}
+    guidance = args.diffusion_guidance
+    if guidance is None:
+        from lyra.generator.diffusion.generator import default_guidance
+
+        guidance = default_guidance(args.diffusion_model)
+    return {"model": args.diffusion_model, "steps": args.diffusion_steps, "guidance": guidance}
 
 
 def check_diffusion_tokenizer(folder: Path, tokenizer: object) -> None:

@@ -74,7 +74,8 @@ def run_sample(args: argparse.Namespace) -> int:
     with atomic_dir(args.out) as tmp:
         report = {"world_seed": args.world_seed, "world_kind": world.kind, "height": args.height,
                   "width": args.width, "frames": args.frames, "diffusion_model": str(args.diffusion_model),
-                  "diffusion_steps": args.diffusion_steps, "guidance": args.guidance, "metrics": cmp.metrics}
+                  "diffusion_steps": args.diffusion_steps, "guidance": gens["diffusion"].sampler.guidance,
+                  "metrics": cmp.metrics}
         (tmp / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
         _write_comparison(cmp.frames, tmp)
     for name, m in cmp.metrics.items():
@@ -139,7 +140,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "against exact renders inside and outside the cache's holes")
     s.add_argument("--diffusion-model", metavar="DIR", help="weights folder (default: the shipped pocket teacher)")
     s.add_argument("--diffusion-steps", type=int, default=35, help="sampler steps (default 35)")
-    s.add_argument("--guidance", type=float, default=1.0, help="guidance g (default 1, official; 0 halves the cost)")
+    s.add_argument("--guidance", type=float, default=None, help="guidance g (default: the weights folder's "
+                   "generation_config.json, else 1, official; the shipped teacher: 0; 0 halves the cost)")
     s.add_argument("--world-seed", type=int, default=0, help="world seed (default 0)")
     s.add_argument("--world-kind", default="room", choices=WORLD_KINDS, help="world kind (default room)")
     s.add_argument("--trajectories", type=int, default=None, help="the first N of the six trajectories")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -67,6 +68,18 @@ class LossLog:
         return plot_losses(self.rows, self.dir / PNG_NAME)
 
 
+def loss_series(rows: list[dict[str, float]]) -> dict[str, tuple[list[int], list[float]]]:
+    """Loss term -> (steps, values) over the rows that log it with a finite value (a validation loss logged every
+    k-th row is one connected series), in first-seen order; bookkeeping columns are left out."""
+    skip = ("step", "lr", "grad_norm", "s_per_step", "views", "psnr")
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for k in dict.fromkeys(k for r in rows for k in r if k not in skip):
+        pts = [(int(r["step"]), float(r[k])) for r in rows if r.get(k) is not None and math.isfinite(r[k])]
+        if pts:
+            out[k] = ([p[0] for p in pts], [p[1] for p in pts])
+    return out
+
+
 def plot_losses(rows: list[dict[str, float]], path: str | os.PathLike) -> str:
     """Loss terms against step on a log scale; skipped (with a note) without matplotlib or rows."""
     if not rows:
@@ -78,12 +91,10 @@ def plot_losses(rows: list[dict[str, float]], path: str | os.PathLike) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed: no loss plot (pip install matplotlib)"
-    terms = [k for k in rows[-1] if k not in ("step", "lr", "grad_norm", "s_per_step", "views", "psnr")]
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in rows]
-    for k in terms:
-        ys = [r.get(k, float("nan")) for r in rows]
-        ax.plot(steps, ys, label=k, lw=1)
+    for k, (xs, ys) in loss_series(rows).items():
+        ax.plot(xs, ys, label=k, lw=1, marker="o" if len(xs) < len(rows) / 2 else None, ms=2)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")

@@ -39,6 +39,16 @@ from lyra.utils.typed import from_plain
 from lyra.utils.weights import save_weights_folder
 
 
+def learning_rate(cfg: TeacherTrainConfig, step: int) -> float:
+    """The rate of optimisation step ``step`` (0-based): linear warm-up, constant, then the linear cool-down."""
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    cool = 1.0
+    if cfg.cooldown_steps > 0:
+        frac = min(1.0, max(0.0, (step - (cfg.steps - cfg.cooldown_steps)) / cfg.cooldown_steps))
+        cool = 1.0 - (1.0 - cfg.final_lr_ratio) * frac
+    return cfg.lr * warm * cool
+
+
 @dataclass
 class TeacherTrainConfig:
     """One teacher training run (YAML; ``--set key=value`` overrides).
@@ -53,6 +63,8 @@ class TeacherTrainConfig:
         batch_size: clips per step.
         crop: latent (h, w) crop of each clip (8× smaller than pixels); every latent frame is kept.
         lr, warmup_steps, weight_decay, max_grad_norm: AdamW with linear warm-up, then constant.
+        cooldown_steps, final_lr_ratio: over the last ``cooldown_steps`` steps the rate falls linearly to
+            ``final_lr_ratio * lr`` (0 steps: constant to the end).
         ema: decay of the weights' moving average (warmed up as min(ema, (1 + k)/(10 + k))).
         p_mean, p_std: log-normal training noise levels.
         sigma_data: σ_d of the EDM preconditioning (the sampler's).
@@ -74,6 +86,8 @@ class TeacherTrainConfig:
     crop: tuple[int, int] = (8, 16)
     lr: float = 3.0e-4
     warmup_steps: int = 200
+    cooldown_steps: int = 0
+    final_lr_ratio: float = 0.1
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     ema: float = 0.999
@@ -94,6 +108,9 @@ class TeacherTrainConfig:
             raise ConfigError(f"teacher config: need steps >= 0, batch_size >= 1, crop >= 2, lr > 0 and ema in "
                               f"[0, 1); got steps={self.steps}, batch_size={self.batch_size}, crop={self.crop}, "
                               f"lr={self.lr}, ema={self.ema}")
+        if self.cooldown_steps < 0 or not 0 <= self.final_lr_ratio <= 1:
+            raise ConfigError(f"teacher config: need cooldown_steps >= 0 and final_lr_ratio in [0, 1]; got "
+                              f"{self.cooldown_steps}, {self.final_lr_ratio}")
         if not 0 <= self.cache_dropout < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ConfigError("teacher config: need cache_dropout in [0, 1), checkpoint_every >= 1, log_every >= 1")
         self.network()  # the net overrides must make a valid network
@@ -205,7 +222,7 @@ class TeacherTrainer:
 
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
-        lr = cfg.lr * min(1.0, (self.step + 1) / max(1, cfg.warmup_steps))
+        lr = learning_rate(cfg, self.step)
         for grp in self.opt.param_groups:
             grp["lr"] = lr
         loss = diffusion_loss(self.net, *self._draw(self.step), cfg)

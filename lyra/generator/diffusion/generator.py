@@ -15,6 +15,7 @@ weights), else zero embeddings of the network's text shape (a pocket network tra
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -34,8 +35,9 @@ from lyra.generator.diffusion.text import EMBEDDINGS_FILE, PromptEmbeddings
 from lyra.tokenizer import VideoTokenizer
 from lyra.utils.weights import CONFIG_NAME
 
-NOT_SHIPPED = "pocket diffusion weights are not shipped yet; give --diffusion-model DIR"
-# where the pocket weights will ship (issue 10 item 4); absent today
+NOT_SHIPPED = ("the shipped pocket diffusion weights (lyra/assets/diffusion) are missing from this install; reinstall "
+               "lyra or give --diffusion-model DIR")
+# the shipped pocket teacher (MODEL_CARD.md there)
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "diffusion"
 
 
@@ -81,6 +83,22 @@ def _load_cached(folder: str, device: str, mtime: float) -> tuple[Gen3CNet, Prom
     return net.requires_grad_(False).eval(), text
 
 
+GENERATION_CONFIG = "generation_config.json"  # optional, beside the weights: the sampler settings they were measured at
+
+
+def default_guidance(model: str | os.PathLike | None) -> float:
+    """The guidance g to use with ``--diffusion-model`` when none is given: the folder's ``generation_config.json``
+    ``"guidance"`` where it has one (the shipped pocket teacher: 0, measured better), else the official 1."""
+    f = resolve_model_dir(model) / GENERATION_CONFIG
+    if not f.is_file():
+        return 1.0
+    try:
+        g = json.loads(f.read_text())["guidance"]
+        return float(g)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DiffusionError(f, f"needs a number under \"guidance\" ({exc})") from exc
+
+
 def load_diffusion_net(model: str | os.PathLike | None, device: torch.device | str = "cpu"
                        ) -> tuple[Gen3CNet, PromptEmbeddings]:
     """(network, text embeddings) of ``--diffusion-model`` on ``device`` (the last one loaded is kept in memory, so
@@ -102,10 +120,9 @@ class DiffusionGenerator(Generator):
     Args:
         tokenizer: the video tokenizer whose latent space the network samples (its channels must be the network's).
         world: ignored (registry signature).
-        model: weights folder (``--diffusion-model DIR``); None: the shipped pocket weights (not shipped yet: an
-            error saying to give a folder).
+        model: weights folder (``--diffusion-model DIR``); None: the shipped pocket weights (``lyra/assets/diffusion``).
         steps: Euler steps of the sampler (official 35).
-        guidance: g of F_c + g·(F_c − F_u) (official 1; 0 halves the cost).
+        guidance: g of F_c + g·(F_c − F_u) (official 1; 0 halves the cost); None: :func:`default_guidance`.
         device: where the network runs (default: the tokenizer's device).
         edge_threshold, edge_dilate, footprint: the cache lift and warp (:class:`CacheGenerator`).
     """
@@ -114,12 +131,14 @@ class DiffusionGenerator(Generator):
     needs_source = True
 
     def __init__(self, tokenizer: VideoTokenizer | None = None, world: object | None = None, *,
-                 model: str | os.PathLike | None = None, steps: int = 35, guidance: float = 1.0,
+                 model: str | os.PathLike | None = None, steps: int = 35, guidance: float | None = None,
                  device: str | None = None, edge_threshold: float | None = 0.05, edge_dilate: int = 0,
                  footprint: str = "bilinear") -> None:
         if tokenizer is None:
             raise DiffusionError("the diffusion generator needs a tokenizer")
         self.tokenizer = tokenizer
+        if guidance is None:
+            guidance = default_guidance(model)
         self.sampler = SamplerConfig(steps=steps, guidance=guidance)
         self.net, self.text = load_diffusion_net(model, device or tokenizer_device(tokenizer))
         if self.net.config.latent_channels != tokenizer.latent_channels:

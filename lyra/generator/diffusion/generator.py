@@ -35,8 +35,8 @@ from lyra.generator.diffusion.text import EMBEDDINGS_FILE, PromptEmbeddings
 from lyra.tokenizer import VideoTokenizer
 from lyra.utils.weights import CONFIG_NAME
 
-NOT_SHIPPED = ("the shipped pocket diffusion weights (lyra/assets/diffusion) are missing from this install; reinstall "
-               "lyra or give --diffusion-model DIR")
+NOT_SHIPPED = ("the shipped pocket diffusion weights are missing from lyra/assets/diffusion; reinstall lyra "
+               "or give --diffusion-model DIR")
 # the shipped pocket teacher (MODEL_CARD.md there)
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "diffusion"
 

@@ -10,7 +10,9 @@ latent length bounds the frames).
 Weights (:func:`load_diffusion_net`): a folder written by :func:`lyra.generator.diffusion.model.save_pretrained`
 (``config.json`` + ``model.safetensors``, pocket or converted official), or the official GEN3C-Cosmos-7B folder
 (``model.pt``, bf16). Text: ``text_embeddings.safetensors`` in the folder when present (needed for the official
-weights), else zero embeddings of the network's text shape (a pocket network trained without text).
+weights), else zero embeddings of the network's text shape (a pocket network trained without text). No folder: the
+shipped pocket teacher (``lyra/assets/diffusion``). An optional ``generation_config.json`` beside the weights gives
+the guidance g they were measured at (:func:`default_guidance`).
 """
 
 from __future__ import annotations

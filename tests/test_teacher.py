@@ -15,7 +15,7 @@ pytest.importorskip("diffusers")
 from lyra.cli.main import main  # noqa: E402
 from lyra.data.layout import DataError  # noqa: E402
 from lyra.data.teacher import TeacherDataset  # noqa: E402
-from lyra.eval.teacher import masked_scores  # noqa: E402
+from lyra.eval.teacher import holes_table, masked_scores  # noqa: E402
 from lyra.generator.diffusion import Gen3CNetConfig  # noqa: E402
 from lyra.generator.diffusion.conditioning import encode_condition  # noqa: E402
 from lyra.generator.diffusion.model import Gen3CNet, from_pretrained, save_pretrained  # noqa: E402
@@ -222,6 +222,33 @@ def test_lyra_teacher_cli_data_train_sample(tok_dir, tmp_path, capsys) -> None:
 
     assert iio.imread(out / "comparison.png").shape == (3 * H, 2 * W, 3)  # rows exact | cache | diffusion
     assert (out / "comparison.mp4").stat().st_size > 0
+    assert rep["guidance"] == 1.0  # a checkpoint has no generation_config.json: the official g
+
+    many = tmp_path / "many"
+    args = ["teacher", "sample", "--diffusion-model", ckpt, "--trajectories", "1", "--frames", str(T), "--height",
+            str(H), "--width", str(W), "--tokenizer", str(tok_dir), "--diffusion-steps", "1", "--guidance", "0"]
+    assert main([*args, "--worlds", "room:1,yard:2", "--out", str(many)]) == 0
+    summary = json.loads((many / "summary.json").read_text())
+    assert list(summary["worlds"]) == ["room 1", "yard 2"] and summary["guidance"] == 0.0
+    assert summary["worlds"]["room 1"] == json.loads((many / "room-1" / "metrics.json").read_text())["metrics"]
+    assert (many / "yard-2" / "comparison.png").is_file()
+    assert "| yard 2 | diffusion |" in (many / "summary.md").read_text()
+    assert main([*args, "--worlds", "room:x", "--out", str(tmp_path / "bad")]) == 2
+    assert "not KIND:SEED" in capsys.readouterr().err
+
+
+def test_holes_table_says_whether_the_teacher_beats_push_pull_everywhere() -> None:
+    def m(holes_psnr: float, holes_ssim: float) -> dict:
+        return {k: {"psnr": 20.0, "ssim": 0.5} for k in ("all", "visible")} | {
+            "holes": {"psnr": holes_psnr, "ssim": holes_ssim}}
+
+    win = {"room 1": {"cache": m(15, 0.6), "diffusion": m(16, 0.7)},
+           "yard 2": {"cache": m(7, 0.6), "diffusion": m(17, 0.8)}}
+    table, beats = holes_table(win)
+    assert beats and table.count("\n") == 2 + 4
+    assert "| yard 2 | diffusion | 20.00 / 0.500 | 20.00 / 0.500 | 17.00 / 0.800 |" in table
+    win["room 1"]["diffusion"] = m(16, 0.55)  # higher PSNR but lower SSIM in the holes of one world: not a win
+    assert not holes_table(win)[1]
 
 
 def test_shipped_teacher_configs_load() -> None:

@@ -47,17 +47,30 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_worlds(text: str) -> list[tuple[str, int]]:
+    """``"room:1,yard:2"`` -> [("room", 1), ("yard", 2)]; CLIError on anything else."""
+    from lyra.cli.main import CLIError
+    from lyra.world.generate import WORLD_KINDS
+
+    out = []
+    for item in text.split(","):
+        kind, _, seed = item.strip().partition(":")
+        if kind not in WORLD_KINDS or not seed.strip().lstrip("-").isdigit():
+            raise CLIError(f"--worlds: {item!r} is not KIND:SEED with KIND one of {', '.join(WORLD_KINDS)}")
+        out.append((kind, int(seed)))
+    return out
+
+
 def run_sample(args: argparse.Namespace) -> int:
     import torch
 
     from lyra.cli.main import CLIError
-    from lyra.eval.teacher import compare_generators
+    from lyra.eval.teacher import holes_table
     from lyra.generator import make_generator
     from lyra.generator.diffusion.generator import DiffusionGenerator
     from lyra.tokenizer import load_tokenizer
-    from lyra.utils.files import atomic_dir
-    from lyra.world import generate_world
 
+    worlds = parse_worlds(args.worlds) if args.worlds else None
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.diffusion_steps < 1:
@@ -68,22 +81,45 @@ def run_sample(args: argparse.Namespace) -> int:
     gens = {"cache": make_generator("cache", tokenizer=tok),
             "diffusion": DiffusionGenerator(tok, model=args.diffusion_model, steps=args.diffusion_steps,
                                             guidance=args.guidance)}
-    world = generate_world(args.world_seed, args.world_kind, photos="heldout")
+    if worlds is None:
+        _sample_world(args, gens, tok, args.world_kind, args.world_seed, Path(args.out))
+        return 0
+    results = {f"{k} {s}": _sample_world(args, gens, tok, k, s, Path(args.out) / f"{k}-{s}") for k, s in worlds}
+    table, beats = holes_table(results)
+    verdict = ("the diffusion teacher beats push-pull inside the holes (PSNR and SSIM) on every world" if beats else
+               "the diffusion teacher does not beat push-pull inside the holes (PSNR and SSIM) on every world")
+    (Path(args.out) / "summary.json").write_text(json.dumps(
+        {"guidance": gens["diffusion"].sampler.guidance, "diffusion_model": str(args.diffusion_model),
+         "beats_cache_in_holes": beats, "worlds": results}, indent=1) + "\n")
+    (Path(args.out) / "summary.md").write_text(table + "\n" + verdict + "\n")
+    print(table + verdict)
+    print(f"wrote {Path(args.out) / 'summary.json'}, summary.md")
+    return 0
+
+
+def _sample_world(args: argparse.Namespace, gens: dict, tok: object, kind: str, seed: int, out: Path) -> dict:
+    """One held-out world through ``gens`` into ``out`` (metrics.json, comparison.mp4/png); its metrics."""
+    from lyra.eval.teacher import compare_generators
+    from lyra.utils.files import atomic_dir
+    from lyra.world import generate_world
+
+    world = generate_world(seed, kind, photos="heldout")
     cmp = compare_generators(world, tok, gens, height=args.height, width=args.width, frames=args.frames,
-                             seed=args.world_seed, trajectories=args.trajectories)
-    with atomic_dir(args.out) as tmp:
-        report = {"world_seed": args.world_seed, "world_kind": world.kind, "height": args.height,
+                             seed=seed, trajectories=args.trajectories)
+    with atomic_dir(out) as tmp:
+        report = {"world_seed": seed, "world_kind": world.kind, "height": args.height,
                   "width": args.width, "frames": args.frames, "diffusion_model": str(args.diffusion_model),
                   "diffusion_steps": args.diffusion_steps, "guidance": gens["diffusion"].sampler.guidance,
                   "metrics": cmp.metrics}
         (tmp / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
         _write_comparison(cmp.frames, tmp)
+    print(f"{kind} {seed}:")
     for name, m in cmp.metrics.items():
         print(f"{name:9s} all {m['all']['psnr']:.2f} / {m['all']['ssim']:.3f}  visible {m['visible']['psnr']:.2f} / "
               f"{m['visible']['ssim']:.3f}  holes {m['holes']['psnr']:.2f} / {m['holes']['ssim']:.3f}  "
               f"{m['seconds']:.1f} s")
-    print(f"wrote {Path(args.out) / 'metrics.json'}, comparison.mp4, comparison.png")
-    return 0
+    print(f"wrote {out / 'metrics.json'}, comparison.mp4, comparison.png")
+    return cmp.metrics
 
 
 def _write_comparison(frames: dict, out: Path) -> None:
@@ -144,6 +180,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "generation_config.json, else 1, official; the shipped teacher: 0; 0 halves the cost)")
     s.add_argument("--world-seed", type=int, default=0, help="world seed (default 0)")
     s.add_argument("--world-kind", default="room", choices=WORLD_KINDS, help="world kind (default room)")
+    s.add_argument("--worlds", metavar="KIND:SEED,...", help="several held-out worlds (e.g. room:1,yard:2,photo:3), "
+                   "each into OUT/KIND-SEED, plus OUT/summary.json and summary.md (the table, and whether the "
+                   "teacher beats push-pull inside the holes everywhere); replaces --world-kind/--world-seed")
     s.add_argument("--trajectories", type=int, default=None, help="the first N of the six trajectories")
     s.add_argument("--frames", type=int, default=49, help="frames per trajectory (default 49)")
     s.add_argument("--height", type=int, default=176, help="image height (default 176)")

@@ -81,3 +81,19 @@ def compare_generators(world: Any, tokenizer: Any, generators: Mapping[str, Any]
                          "visible": masked_scores(p, e, h < 0.5), "holes": masked_scores(p, e, h > 0.5),
                          "seconds": secs}
     return TeacherComparison(metrics, out)
+
+
+def holes_table(results: Mapping[str, Mapping[str, Any]], reference: str = "cache") -> tuple[str, bool]:
+    """A Markdown table of several worlds' :attr:`TeacherComparison.metrics` (world name -> metrics), one row per
+    world and generator (all / visible / holes as PSNR dB / SSIM), and whether every other generator beats
+    ``reference`` inside the holes on both PSNR and SSIM on every world."""
+    lines = ["| world | generator | all | visible | holes |", "|---|---|---|---|---|"]
+    beats = True
+    for world, metrics in results.items():
+        ref = metrics[reference]["holes"]
+        for name, m in metrics.items():
+            cells = [f"{m[k]['psnr']:.2f} / {m[k]['ssim']:.3f}" for k in ("all", "visible", "holes")]
+            lines.append(f"| {world} | {name} | " + " | ".join(cells) + " |")
+            if name != reference:
+                beats &= m["holes"]["psnr"] > ref["psnr"] and m["holes"]["ssim"] > ref["ssim"]
+    return "\n".join(lines) + "\n", beats

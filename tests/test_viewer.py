@@ -94,7 +94,7 @@ class _Chromium:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg["result"]
 
-    def screenshot(self, url: str, ready, out, timeout: float = 40.0) -> np.ndarray:
+    def screenshot(self, url: str, ready, out, timeout: float = 90.0) -> np.ndarray:
         """Open ``url`` (None: stay on the page); poll screenshots until ``ready(img)`` (or the timeout);
         save the last one to ``out``."""
         import base64
@@ -336,7 +336,7 @@ def test_static_viewer_opens_at_input_camera_not_inside_frustums(browser, tmp_pa
             shares.append(_scene_and_orange(im)[1])
             return "show all cameras" in browser.page_text() and len(shares) >= 3 and shares[-1] > 0.015 and (
                 abs(shares[-1] - shares[-3]) < 1e-3)
-        scene_all, orange_all = _scene_and_orange(browser.screenshot(None, settled, tmp_path / "all.png", timeout=90))
+        scene_all, orange_all = _scene_and_orange(browser.screenshot(None, settled, tmp_path / "all.png"))
     assert orange_all > 0.015 and orange_all > 5 * orange, (orange, orange_all, shares[-5:])
 
 

@@ -86,6 +86,36 @@ def test_diffusion_generator_samples_shapes_seeds_and_conditioning(models) -> No
     assert all(s.frames is None for s in c) and torch.equal(c[0].latents, a[0].latents)
 
 
+def test_long_trajectories_are_made_of_autoregressive_chunks(models) -> None:
+    from lyra.generator.diffusion.generator import to_frames
+
+    tok = CausalVideoVAE.from_pretrained(models[0]).eval()
+    gen = make_generator("diffusion", tokenizer=tok, model=str(models[2]), steps=2, chunk_frames=T)
+    long = 2 * T - 1  # two chunks of T frames sharing one
+    traj = method_trajectories(default_intrinsics(H, W), H, W, long, seed=0)[1:2]
+    src = source_view()
+    calls = []
+    inner = gen._chunk_latents
+
+    def spy(image, warped, mask, seed):
+        raw = inner(image, warped, mask, seed)
+        calls.append((image.clone(), warped.shape[0], seed, to_frames(tok.decode(raw))))
+        return raw
+
+    gen._chunk_latents = spy
+    (a,) = gen.generate(traj, src, seed=3)
+    assert [(c[1], c[2]) for c in calls] == [(T, 3000), (T, 3000 + 7919)]  # chunk lengths and seeds
+    assert torch.equal(calls[0][0], src.image)  # chunk 0: the source view
+    assert torch.equal(calls[1][0], calls[0][3][-1])  # chunk 1: chunk 0's last decoded frame
+    assert a.latents.shape == (TINY_TOK.latent_channels, 1 + (long - 1) // 8, H // 8, W // 8)
+    assert a.frames is not None and a.frames.shape == (long, 3, H, W) and a.depth.shape == (long, 1, H, W)
+    assert torch.equal(a.latents, gen.generate(traj, src, seed=3)[0].latents)  # seeded
+    one = make_generator("diffusion", tokenizer=tok, model=str(models[2]), steps=2)  # default 121: one chunk
+    assert one.chunk_frames == 121 and one.generate(traj, src, seed=3)[0].latents.shape == a.latents.shape
+    with pytest.raises(DiffusionError, match="do not split into 9-frame chunks"):
+        gen.generate(method_trajectories(default_intrinsics(H, W), H, W, T + 4, seed=0)[:1], src)
+
+
 def test_diffusion_generator_reads_text_embeddings_and_checks_channels(models, tmp_path: Path) -> None:
     from lyra.generator.diffusion import load_diffusion_net
 
@@ -101,9 +131,13 @@ def test_diffusion_generator_reads_text_embeddings_and_checks_channels(models, t
     (d / "generation_config.json").write_text('{"guidance": 0.5}')
     assert make_generator("diffusion", tokenizer=tok, model=str(d), steps=2).sampler.guidance == 0.5
     assert make_generator("diffusion", tokenizer=tok, model=str(d), guidance=2.0).sampler.guidance == 2.0
-    (d / "generation_config.json").write_text('{"g": 0.5}')
-    with pytest.raises(DiffusionError, match="generation_config.json.*guidance"):
-        make_generator("diffusion", tokenizer=tok, model=str(d), steps=2)
+    (d / "generation_config.json").write_text('{"chunk_frames": 5}')  # no "guidance": the official g
+    gen = make_generator("diffusion", tokenizer=tok, model=str(d), steps=2)
+    assert gen.sampler.guidance == 1.0 and gen.chunk_frames == 5
+    for bad, key in (('{"guidance": "strong"}', "guidance"), ('{"chunk_frames": 1}', "chunk_frames"), ("[]", "")):
+        (d / "generation_config.json").write_text(bad)
+        with pytest.raises(DiffusionError, match=f"generation_config.json.*{key}"):
+            make_generator("diffusion", tokenizer=tok, model=str(d), steps=2)
     save_pretrained(Gen3CNet(Gen3CNetConfig.tiny()), tmp_path / "c4")  # 4 latent channels
     with pytest.raises(DiffusionError, match="4 latent channels but the tokenizer has 16"):
         make_generator("diffusion", tokenizer=tok, model=str(tmp_path / "c4"), steps=2)
@@ -112,13 +146,19 @@ def test_diffusion_generator_reads_text_embeddings_and_checks_channels(models, t
 def test_shipped_pocket_teacher_loads_and_names_its_tokenizer() -> None:
     from lyra.cli.generate_cmd import diffusion_options
     from lyra.cli.main import CLIError
-    from lyra.generator.diffusion.generator import SHIPPED_DIR, default_guidance, load_diffusion_net
+    from lyra.generator.diffusion.generator import (
+        SHIPPED_DIR,
+        default_chunk_frames,
+        default_guidance,
+        load_diffusion_net,
+    )
 
     assert resolve_model_dir(None) == resolve_model_dir("shipped") == SHIPPED_DIR
     net = load_diffusion_net(None)[0]
     assert net.config == Gen3CNetConfig.pocket() and net.config.tokenizer == "pocket-v2"
     assert next(net.parameters()).dtype == torch.float32 and (SHIPPED_DIR / "MODEL_CARD.md").is_file()
     assert default_guidance(None) == 0.0  # its generation_config.json: g = 0 measured better (MODEL_CARD.md)
+    assert default_chunk_frames(None) == 49  # and chunks of its training length
     args = argparse.Namespace(diffusion_model=None, diffusion_steps=35, diffusion_guidance=None, tokenizer="pocket-v2")
     assert diffusion_options(args) == {"model": None, "steps": 35, "guidance": 0.0}
     args.diffusion_guidance, args.tokenizer = 1.0, "pocket-v1"

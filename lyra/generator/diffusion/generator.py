@@ -24,10 +24,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from lyra.cameras import Cameras
-from lyra.generator.base import Generator, SourceView, TrajectorySample, register_generator
+from lyra.generator.base import Generator, SourceView, TrajectorySample, register_generator, teacher_roundtrip
 from lyra.generator.cache import CacheGenerator, tokenizer_device
+from lyra.generator.diffusion.autoregressive import generate_autoregressive
 from lyra.generator.diffusion.conditioning import chunk_conditioning
 from lyra.generator.diffusion.config import DiffusionError
 from lyra.generator.diffusion.model import Gen3CNet
@@ -88,17 +90,35 @@ def _load_cached(folder: str, device: str, mtime: float) -> tuple[Gen3CNet, Prom
 GENERATION_CONFIG = "generation_config.json"  # optional, beside the weights: the sampler settings they were measured at
 
 
+OFFICIAL_CHUNK_FRAMES = 121  # frames per chunk of GEN3C-Cosmos-7B
+
+
+def _generation_setting(model: str | os.PathLike | None, key: str, default: float) -> float:
+    """``key`` of the weights folder's ``generation_config.json``, or ``default`` without the file or the key."""
+    f = resolve_model_dir(model) / GENERATION_CONFIG
+    if not f.is_file():
+        return default
+    try:
+        value = json.loads(f.read_text()).get(key, default)
+        return float(value)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DiffusionError(f, f"needs a number under \"{key}\" ({exc})") from exc
+
+
 def default_guidance(model: str | os.PathLike | None) -> float:
     """The guidance g to use with ``--diffusion-model`` when none is given: the folder's ``generation_config.json``
     ``"guidance"`` where it has one (the shipped pocket teacher: 0, measured better), else the official 1."""
-    f = resolve_model_dir(model) / GENERATION_CONFIG
-    if not f.is_file():
-        return 1.0
-    try:
-        g = json.loads(f.read_text())["guidance"]
-        return float(g)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DiffusionError(f, f"needs a number under \"guidance\" ({exc})") from exc
+    return _generation_setting(model, "guidance", 1.0)
+
+
+def default_chunk_frames(model: str | os.PathLike | None) -> int:
+    """Frames per autoregressive chunk: ``generation_config.json``'s ``"chunk_frames"`` (the shipped pocket teacher:
+    49, its training length), else the official 121."""
+    n = _generation_setting(model, "chunk_frames", OFFICIAL_CHUNK_FRAMES)
+    if n != int(n) or n < 2:
+        raise DiffusionError(resolve_model_dir(model) / GENERATION_CONFIG, f"chunk_frames must be an integer >= 2, "
+                                                                           f"got {n}")
+    return int(n)
 
 
 def load_diffusion_net(model: str | os.PathLike | None, device: torch.device | str = "cpu"
@@ -125,6 +145,8 @@ class DiffusionGenerator(Generator):
         model: weights folder (``--diffusion-model DIR``); None: the shipped pocket weights (``lyra/assets/diffusion``).
         steps: Euler steps of the sampler (official 35).
         guidance: g of F_c + g·(F_c − F_u) (official 1; 0 halves the cost); None: :func:`default_guidance`.
+        chunk_frames: frames per chunk (1 + 8k); a longer trajectory is made of autoregressive chunks overlapping by
+            one frame (:func:`chunk_spans`); None: :func:`default_chunk_frames`.
         device: where the network runs (default: the tokenizer's device).
         edge_threshold, edge_dilate, footprint: the cache lift and warp (:class:`CacheGenerator`).
     """
@@ -134,7 +156,8 @@ class DiffusionGenerator(Generator):
 
     def __init__(self, tokenizer: VideoTokenizer | None = None, world: object | None = None, *,
                  model: str | os.PathLike | None = None, steps: int = 35, guidance: float | None = None,
-                 device: str | None = None, edge_threshold: float | None = 0.05, edge_dilate: int = 0,
+                 chunk_frames: int | None = None, device: str | None = None,
+                 edge_threshold: float | None = 0.05, edge_dilate: int = 0,
                  footprint: str = "bilinear") -> None:
         if tokenizer is None:
             raise DiffusionError("the diffusion generator needs a tokenizer")
@@ -142,6 +165,7 @@ class DiffusionGenerator(Generator):
         if guidance is None:
             guidance = default_guidance(model)
         self.sampler = SamplerConfig(steps=steps, guidance=guidance)
+        self.chunk_frames = default_chunk_frames(model) if chunk_frames is None else int(chunk_frames)
         self.net, self.text = load_diffusion_net(model, device or tokenizer_device(tokenizer))
         if self.net.config.latent_channels != tokenizer.latent_channels:
             raise DiffusionError(f"the diffusion network samples {self.net.config.latent_channels} latent channels "
@@ -154,23 +178,50 @@ class DiffusionGenerator(Generator):
     def generate(self, trajectories: Sequence[Cameras], source: SourceView | None = None, *,
                  seed: int = 0) -> list[TrajectorySample]:
         """One sample per trajectory; trajectory i samples with seed ``(seed · 1000 + i) mod 2³²`` (the same inputs
-        and seed give the same latents)."""
+        and seed give the same latents).
+
+        A trajectory longer than ``chunk_frames`` is made chunk by chunk (:func:`generate_autoregressive`): chunk k > 0
+        is conditioned on the previous chunk's last decoded frame (first-frame condition) and on the source view's
+        cache warped into its cameras; the decoded video is encoded whole into the trajectory's latents. (Officially
+        the last frame is also lifted into a second cache buffer with its estimated depth; here the cache stays the
+        source view's.) Chunk k uses seed ``(seed · 1000 + i + 7919 k) mod 2³²``.
+        """
         warped = self.cache.warp(trajectories, source)  # checks the source and its depth
         assert source is not None
-        dev = tokenizer_device(self.tokenizer)
         out = []
         for i, (cams, w) in enumerate(zip(trajectories, warped, strict=True)):
             if (cams.height, cams.width) != tuple(source.image.shape[-2:]):
                 raise DiffusionError(f"trajectory {i} is {cams.height}x{cams.width} but the source image is "
                                      f"{tuple(source.image.shape[-2:])}")
-            cond = chunk_conditioning(self.tokenizer, self.text, source.image.float().to(dev), w.warped[None].to(dev),
-                                      w.mask[None].to(dev), buffers=self.net.config.cache_buffers)
-            # [1, C, T_l, h, w] in diffusion space
-            z = sample(self.net, cond, self.sampler, seed=(int(seed) * 1000 + i) % 2**32)
-            raw = self.tokenizer.denormalize_latents(z.to(dev)).float()
-            frames = None
-            if self.decode_frames:
-                y = self.tokenizer.decode(raw)  # [1, 3, T, H, W] in [-1, 1]
-                frames = ((y[0].permute(1, 0, 2, 3).float() + 1) / 2).clamp(0, 1).cpu()
-            out.append(TrajectorySample(frames, raw[0].cpu(), cams, w.depth))
+            base = int(seed) * 1000 + i
+            T = len(cams)
+            if T <= self.chunk_frames:
+                raw = self._chunk_latents(source.image, w.warped, w.mask, base)
+                frames = to_frames(self.tokenizer.decode(raw)) if self.decode_frames else None
+                out.append(TrajectorySample(frames, raw[0].cpu(), cams, w.depth))
+                continue
+
+            def chunk(k: int, span: tuple[int, int], last: Tensor | None, w=w, base=base) -> Tensor:
+                image = source.image if last is None else last
+                s, e = span
+                return to_frames(self.tokenizer.decode(
+                    self._chunk_latents(image, w.warped[s:e], w.mask[s:e], base + 7919 * k)))
+
+            video = generate_autoregressive(T, self.chunk_frames, chunk)
+            latents, frames = teacher_roundtrip(self.tokenizer, video, decode=self.decode_frames)
+            out.append(TrajectorySample(frames, latents, cams, w.depth))
         return out
+
+    def _chunk_latents(self, image: Tensor, warped: Tensor, mask: Tensor, seed: int) -> Tensor:
+        """Raw latents [1, C, T_l, h, w] of one chunk: condition ``image`` [3, H, W] in [0, 1], the cache's
+        ``warped`` [T, 3, H, W] and coverage ``mask`` [T, 1, H, W], sampled with ``seed mod 2³²``."""
+        dev = tokenizer_device(self.tokenizer)
+        cond = chunk_conditioning(self.tokenizer, self.text, image.float().to(dev), warped[None].to(dev),
+                                  mask[None].to(dev), buffers=self.net.config.cache_buffers)
+        z = sample(self.net, cond, self.sampler, seed=seed % 2**32)  # diffusion space
+        return self.tokenizer.denormalize_latents(z.to(dev)).float()
+
+
+def to_frames(video: Tensor) -> Tensor:
+    """A decoded video [1, 3, T, H, W] in [-1, 1] -> frames [T, 3, H, W] in [0, 1] (float32, CPU)."""
+    return ((video[0].permute(1, 0, 2, 3).float() + 1) / 2).clamp(0, 1).cpu()

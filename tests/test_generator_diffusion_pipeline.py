@@ -87,7 +87,7 @@ def test_diffusion_generator_samples_shapes_seeds_and_conditioning(models) -> No
 
 
 def test_long_trajectories_are_made_of_autoregressive_chunks(models) -> None:
-    from lyra.generator.diffusion.generator import to_frames
+    from lyra.tokenizer.metrics import video_to_frames
 
     tok = CausalVideoVAE.from_pretrained(models[0]).eval()
     gen = make_generator("diffusion", tokenizer=tok, model=str(models[2]), steps=2, chunk_frames=T)
@@ -99,7 +99,7 @@ def test_long_trajectories_are_made_of_autoregressive_chunks(models) -> None:
 
     def spy(image, warped, mask, seed):
         raw = inner(image, warped, mask, seed)
-        calls.append((image.clone(), warped.shape[0], seed, to_frames(tok.decode(raw))))
+        calls.append((image.clone(), warped.shape[0], seed, video_to_frames(tok.decode(raw))))
         return raw
 
     gen._chunk_latents = spy

@@ -158,6 +158,8 @@ def teacher_roundtrip(tokenizer: VideoTokenizer, frames: Tensor, decode: bool = 
         latents [C, T_l, h, w] raw (float32, CPU) and decoded frames [T, 3, H, W] in [0, 1] (float32, CPU), or None
         without ``decode``.
     """
+    from lyra.tokenizer.metrics import video_to_frames
+
     if frames.ndim != 4 or frames.shape[1] != 3:
         raise GeneratorError(f"frames must be [T, 3, H, W], got {list(frames.shape)}")
     x = frames.clamp(0, 1).permute(1, 0, 2, 3)[None] * 2 - 1
@@ -165,5 +167,4 @@ def teacher_roundtrip(tokenizer: VideoTokenizer, frames: Tensor, decode: bool = 
     if not decode:
         return z[0].float().cpu(), None
     y = tokenizer.decode(z)
-    dec = ((y[0].permute(1, 0, 2, 3).float() + 1) / 2).clamp(0, 1)
-    return z[0].float().cpu(), dec.cpu()
+    return z[0].float().cpu(), video_to_frames(y.float()).cpu()

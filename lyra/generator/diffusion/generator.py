@@ -37,6 +37,7 @@ from lyra.generator.diffusion.official import OFFICIAL_FILE, OFFICIAL_REPO
 from lyra.generator.diffusion.sampler import SamplerConfig, sample
 from lyra.generator.diffusion.text import EMBEDDINGS_FILE, PromptEmbeddings
 from lyra.tokenizer import VideoTokenizer
+from lyra.tokenizer.metrics import video_to_frames
 from lyra.utils.weights import CONFIG_NAME
 
 NOT_SHIPPED = ("the shipped pocket diffusion weights are missing from lyra/assets/diffusion; reinstall lyra "
@@ -197,15 +198,15 @@ class DiffusionGenerator(Generator):
             T = len(cams)
             if T <= self.chunk_frames:
                 raw = self._chunk_latents(source.image, w.warped, w.mask, base)
-                frames = to_frames(self.tokenizer.decode(raw)) if self.decode_frames else None
+                frames = video_to_frames(self.tokenizer.decode(raw).float()).cpu() if self.decode_frames else None
                 out.append(TrajectorySample(frames, raw[0].cpu(), cams, w.depth))
                 continue
 
             def chunk(k: int, span: tuple[int, int], last: Tensor | None, w=w, base=base) -> Tensor:
                 image = source.image if last is None else last
                 s, e = span
-                return to_frames(self.tokenizer.decode(
-                    self._chunk_latents(image, w.warped[s:e], w.mask[s:e], base + 7919 * k)))
+                z = self._chunk_latents(image, w.warped[s:e], w.mask[s:e], base + 7919 * k)
+                return video_to_frames(self.tokenizer.decode(z).float()).cpu()
 
             video = generate_autoregressive(T, self.chunk_frames, chunk)
             latents, frames = teacher_roundtrip(self.tokenizer, video, decode=self.decode_frames)
@@ -221,7 +222,3 @@ class DiffusionGenerator(Generator):
         z = sample(self.net, cond, self.sampler, seed=seed % 2**32)  # diffusion space
         return self.tokenizer.denormalize_latents(z.to(dev)).float()
 
-
-def to_frames(video: Tensor) -> Tensor:
-    """A decoded video [1, 3, T, H, W] in [-1, 1] -> frames [T, 3, H, W] in [0, 1] (float32, CPU)."""
-    return ((video[0].permute(1, 0, 2, 3).float() + 1) / 2).clamp(0, 1).cpu()

@@ -227,8 +227,10 @@ def test_lyra_teacher_cli_data_train_sample(tok_dir, tmp_path, capsys) -> None:
     many = tmp_path / "many"
     args = ["teacher", "sample", "--diffusion-model", ckpt, "--trajectories", "1", "--frames", str(T), "--height",
             str(H), "--width", str(W), "--tokenizer", str(tok_dir), "--diffusion-steps", "1", "--guidance", "0"]
-    assert main([*args, "--worlds", "room:1,yard:2", "--out", str(many)]) == 0
+    assert main([*args, "--worlds", "room:1,yard:2", "--mean-of", "2", "--out", str(many)]) == 0
     summary = json.loads((many / "summary.json").read_text())
+    assert set(summary["worlds"]["room 1"]) == {"cache", "diffusion", "mean of 2"}
+    assert iio.imread(many / "room-1" / "comparison.png").shape == (4 * H, W, 3)  # + the mean's row
     assert list(summary["worlds"]) == ["room 1", "yard 2"] and summary["guidance"] == 0.0
     assert summary["worlds"]["room 1"] == json.loads((many / "room-1" / "metrics.json").read_text())["metrics"]
     assert (many / "yard-2" / "comparison.png").is_file()
@@ -247,8 +249,37 @@ def test_holes_table_says_whether_the_teacher_beats_push_pull_everywhere() -> No
     table, beats = holes_table(win)
     assert beats and table.count("\n") == 2 + 4
     assert "| yard 2 | diffusion | 20.00 / 0.500 | 20.00 / 0.500 | 17.00 / 0.800 |" in table
+    win["room 1"]["mean of 4"] = m(1, 0.1)  # a diagnostic row is shown but does not decide
+    table, beats = holes_table(win)
+    assert beats and "| room 1 | mean of 4 |" in table
     win["room 1"]["diffusion"] = m(16, 0.55)  # higher PSNR but lower SSIM in the holes of one world: not a win
     assert not holes_table(win)[1]
+
+
+def test_sample_mean_averages_seeded_samples() -> None:
+    from dataclasses import dataclass
+
+    from lyra.eval.teacher import SampleMean
+
+    @dataclass
+    class TrajectorySample:  # the fields SampleMean touches
+        frames: torch.Tensor
+        latents: torch.Tensor
+        cameras: str
+
+    class Fake:
+        decode_frames = False
+
+        def generate(self, trajectories, source=None, *, seed=0):
+            assert self.decode_frames
+            return [TrajectorySample(torch.full((2, 3, 4, 4), float(seed + i)), torch.full((1, 1, 1, 1), float(seed)),
+                                     cams) for i, cams in enumerate(trajectories)]
+
+    out = SampleMean(Fake(), 3).generate(["a", "b"], seed=2)  # seeds 14, 15, 16
+    assert [float(o.frames.mean()) for o in out] == [15.0, 16.0] and float(out[0].latents) == 15.0
+    assert out[1].cameras == "b"
+    with pytest.raises(ValueError, match="n >= 2"):
+        SampleMean(Fake(), 1)
 
 
 def test_shipped_teacher_configs_load() -> None:
@@ -257,3 +288,77 @@ def test_shipped_teacher_configs_load() -> None:
     for f in files:
         cfg = TeacherTrainConfig.load(f)
         assert cfg.network().tokenizer == "pocket-v2"
+
+
+def test_inpainted_cache_data_training_and_sampling_agree_on_the_fill(tok_dir, data_dir, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from lyra.data.teacher import META_NAME
+    from lyra.generator.diffusion import DiffusionError
+    from lyra.train.config import ConfigError
+
+    tok = CausalVideoVAE.from_pretrained(tok_dir).eval()
+    kw = dict(seed=7, frames=T, height=H, width=W, kind="room", tokenizer=str(tok_dir))
+    filled = tmp_path / "filled"
+    build_teacher_data(TeacherDataConfig(scenes=1, cache_fill="inpaint", **kw), filled, tok, progress=False)
+    a, b = np.load(data_dir / "scene_7_00000.npz"), np.load(filled / "scene_7_00000.npz")
+    # the same targets and mask latents; only the render latents change (holes filled instead of black)
+    assert np.allclose(a["target"], b["target"], atol=1e-3) and np.allclose(a["cache"][:, C:], b["cache"][:, C:],
+                                                                             atol=1e-3)
+    assert not np.allclose(a["cache"][:, :C], b["cache"][:, :C], atol=1e-2)
+    assert TeacherDataset(filled).cache_fill == "inpaint" and TeacherDataset(data_dir).cache_fill == "black"
+    with pytest.raises(DataError, match="other settings.*cache_fill"):
+        build_teacher_data(TeacherDataConfig(scenes=1, **kw), filled, tok, progress=False)
+    with pytest.raises(DataError, match="cache_fill must be one of"):
+        TeacherDataConfig(scenes=1, cache_fill="grey", **kw)
+    # a folder written before the option (no cache_fill in its run file) is black-hole data and still resumes
+    old = tmp_path / "old"
+    shutil.copytree(data_dir, old)
+    meta = json.loads((old / META_NAME).read_text())
+    del meta["config"]["cache_fill"]
+    (old / META_NAME).write_text(json.dumps(meta))
+    assert TeacherDataset(old).cache_fill == "black"
+    assert len(build_teacher_data(TeacherDataConfig(scenes=2, **kw), old, tok, progress=False)["skipped"]) == 2
+
+    # the data decides how the trained network reads its cache; a contradicting net override is refused
+    tr = TeacherTrainer(_train_cfg(filled, tmp_path / "run", 3), progress=False)
+    assert tr.net.config.cache_fill == "inpaint"
+    tr.run()
+    ckpt = tmp_path / "run" / "checkpoint-3"
+    assert from_pretrained(ckpt).config.cache_fill == "inpaint"
+    with pytest.raises(ConfigError, match="cache_fill"):
+        TeacherTrainer(TeacherTrainConfig(**{**_train_cfg(filled, tmp_path / "x", 3).__dict__,
+                                             "net": {**TINY_NET, "cache_fill": "black"}}), progress=False)
+    with pytest.raises(DiffusionError, match="cache_fill must be one of"):
+        Gen3CNetConfig.tiny(cache_fill="grey")
+    old_cfg = Gen3CNetConfig.tiny().to_dict()
+    del old_cfg["cache_fill"]  # config.json files written before the option: the official black holes
+    assert Gen3CNetConfig.from_dict(old_cfg).cache_fill == "black"
+
+    # sampling: the generator hands the network the filled frames (and fill="inpaint") for such weights
+    import lyra.generator.diffusion.generator as gen_mod
+    from lyra.cameras import default_intrinsics, method_trajectories
+    from lyra.generator import OracleGenerator
+    from lyra.world import generate_world
+
+    seen = []
+    real = gen_mod.chunk_conditioning
+
+    def spy(tokenizer, text, image, renders, masks, buffers=2, fill="black"):
+        seen.append((renders.clone(), fill))
+        return real(tokenizer, text, image, renders, masks, buffers, fill)
+
+    monkeypatch.setattr(gen_mod, "chunk_conditioning", spy)
+    world = generate_world(1, "room")
+    trajs = method_trajectories(default_intrinsics(H, W), H, W, T, seed=1)[:1]
+    source = OracleGenerator(world, tok).render_source(trajs[0][0])
+    for folder, fill in ((ckpt, "inpaint"), (tmp_path / "x_black", "black")):
+        if fill == "black":
+            save_pretrained(Gen3CNet(from_pretrained(ckpt).config.replace(cache_fill="black")), folder)
+        g = gen_mod.DiffusionGenerator(tok, model=folder, steps=1, guidance=0.0)
+        w = g.cache.warp(trajs, source)[0]
+        g.generate(trajs, source)
+        renders, used = seen[-1]
+        assert used == fill
+        assert torch.equal(renders[0].cpu(), w.frames if fill == "inpaint" else w.warped)
+    assert not torch.equal(w.frames, w.warped)  # the trajectory has holes, so the two fills differ

@@ -26,7 +26,7 @@ def run_data(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = TeacherDataConfig(scenes=args.scenes, seed=args.seed, frames=args.frames, height=args.height,
                             width=args.width, kind=args.kind, tokenizer=str(args.tokenizer),
-                            supersample=args.supersample)
+                            supersample=args.supersample, cache_fill=args.cache_fill)
     tok = load_tokenizer(cfg.tokenizer)
     if hasattr(tok, "eval"):
         tok.eval()
@@ -81,6 +81,12 @@ def run_sample(args: argparse.Namespace) -> int:
     gens = {"cache": make_generator("cache", tokenizer=tok),
             "diffusion": DiffusionGenerator(tok, model=args.diffusion_model, steps=args.diffusion_steps,
                                             guidance=args.guidance)}
+    if args.mean_of:
+        if args.mean_of < 2:
+            raise CLIError(f"--mean-of must be >= 2, got {args.mean_of}")
+        from lyra.eval.teacher import SampleMean
+
+        gens[f"mean of {args.mean_of}"] = SampleMean(gens["diffusion"], args.mean_of)
     if worlds is None:
         _sample_world(args, gens, tok, args.world_kind, args.world_seed, Path(args.out))
         return 0
@@ -159,6 +165,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--tokenizer", default="pocket-v2", help="tokenizer whose latents the teacher samples "
                    "(default pocket-v2)")
     d.add_argument("--supersample", type=int, default=1, help="s x s rays per pixel of the exact renders")
+    d.add_argument("--cache-fill", default="black", choices=("black", "inpaint"), help="the cache renders' holes: "
+                   "black (official, default) or inpaint (push-pull filled); a teacher trained on the data reads "
+                   "its cache the same way")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=run_data)
@@ -184,6 +193,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "each into OUT/KIND-SEED, plus OUT/summary.json and summary.md (the table, and whether the "
                    "teacher beats push-pull inside the holes everywhere); replaces --world-kind/--world-seed")
     s.add_argument("--trajectories", type=int, default=None, help="the first N of the six trajectories")
+    s.add_argument("--mean-of", type=int, default=0, metavar="N", help="also score the per-pixel mean of N more "
+                   "diffusion samples (a diagnostic: how much of the loss inside the holes is the samples' spread)")
     s.add_argument("--frames", type=int, default=49, help="frames per trajectory (default 49)")
     s.add_argument("--height", type=int, default=176, help="image height (default 176)")
     s.add_argument("--width", type=int, default=320, help="image width (default 320)")

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from lyra.data.layout import DataError
+from lyra.utils.inputs import read_json
 
 META_NAME = "lyra_teacher_data.json"
 
@@ -36,6 +37,10 @@ def scene_files(root: str | os.PathLike) -> list[Path]:
 
 class TeacherDataset:
     """Every trajectory of a teacher data folder in memory (float16), served as random crops.
+
+    Attributes:
+        cache_fill: what the cache renders hold in their holes (``"black"``, or ``"inpaint"``: push-pull filled),
+            from the folder's run file.
 
     Args:
         root: the folder.
@@ -61,6 +66,8 @@ class TeacherDataset:
         h, w = self.target.shape[-2:]
         self.crop = (h, w) if crop is None else (min(crop[0], h), min(crop[1], w))
         self.scenes = len(files)
+        meta = read_json(Path(root) / META_NAME, "teacher data run file", DataError)
+        self.cache_fill = str(meta.get("config", {}).get("cache_fill", "black"))  # the cache renders' holes
 
     def __len__(self) -> int:
         return int(self.target.shape[0])

@@ -38,6 +38,8 @@ class TeacherDataConfig(SDGConfig):
 
     Attributes:
         edge_threshold: relative depth jump dropped from the cache (as the ``cache``/``diffusion`` generators).
+        cache_fill: the cache renders' holes: ``"black"`` (official) or ``"inpaint"`` (push-pull filled); a network
+            trained on the data takes this as its ``Gen3CNetConfig.cache_fill``.
     """
 
     frames: int = 49
@@ -45,6 +47,13 @@ class TeacherDataConfig(SDGConfig):
     width: int = 320
     tokenizer: str = "pocket-v2"
     edge_threshold: float = 0.05
+    cache_fill: str = "black"
+
+    def __post_init__(self) -> None:
+        from lyra.generator.diffusion.config import CACHE_FILLS
+
+        if self.cache_fill not in CACHE_FILLS:
+            raise DataError(f"cache_fill must be one of {', '.join(CACHE_FILLS)}, got {self.cache_fill!r}")
 
 
 def _check_resume(out: Path, cfg: TeacherDataConfig) -> None:
@@ -52,6 +61,7 @@ def _check_resume(out: Path, cfg: TeacherDataConfig) -> None:
     if meta.is_file():
         old = read_json(meta, "teacher data run file", DataError).get("config", {})
         old.pop("scenes", None)
+        old.setdefault("cache_fill", "black")  # folders made before the option
         if old != cfg.identity():
             diff = sorted(k for k in set(old) | set(cfg.identity()) if old.get(k) != cfg.identity().get(k))
             raise DataError(out, f"holds teacher data made with other settings ({', '.join(diff)}); use a new folder")
@@ -75,7 +85,8 @@ def encode_scene(world: Any, tokenizer: Any, cfg: TeacherDataConfig, seed: int) 
         for cams, w in zip(trajs, warped, strict=True):
             exact = world.render(cams, 0.0, supersample=cfg.supersample).rgb  # [T, 3, H, W]
             targets.append(encode_video(tokenizer, exact)[0])
-            caches.append(encode_cache(tokenizer, w.warped[None], w.mask[None], buffers=1)[0])
+            renders = w.frames if cfg.cache_fill == "inpaint" else w.warped
+            caches.append(encode_cache(tokenizer, renders[None], w.mask[None], buffers=1, fill=cfg.cache_fill)[0])
             holes.append(float(1 - (w.mask > 0.5).float().mean()))
     return {"target": torch.stack(targets).half().numpy(), "cache": torch.stack(caches).half().numpy(),
             "holes": np.asarray(holes, np.float32)}

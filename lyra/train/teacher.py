@@ -171,6 +171,12 @@ class TeacherTrainer:
         self.ema = {k: v.detach().clone() for k, v in self.net.transformer.state_dict().items()}
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.data = TeacherDataset(cfg.data, crop=cfg.crop)
+        fill = self.net.config.cache_fill
+        if "cache_fill" in cfg.net and cfg.net["cache_fill"] != self.data.cache_fill:
+            raise ConfigError(f"teacher config: net.cache_fill is {cfg.net['cache_fill']!r} but {cfg.data} holds "
+                              f"cache renders with {self.data.cache_fill!r} holes")
+        if fill != self.data.cache_fill:  # the data decides how the network reads its cache (also from init_from)
+            self.net.config = self.net.config.replace(cache_fill=self.data.cache_fill)
         if self.data.target.shape[1] != self.net.config.latent_channels:
             raise ConfigError(f"{cfg.data}: latents have {self.data.target.shape[1]} channels; the network takes "
                               f"{self.net.config.latent_channels}")

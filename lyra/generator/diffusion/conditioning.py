@@ -6,9 +6,9 @@ official model reads them (gen3c-official-inference.md §4, sdg.md §2.1):
 * first frame: the condition image followed by mid-grey frames (0 in [-1, 1]) to the chunk's length, encoded as one
   clip; only its first ``num_condition`` latent frames are used (the causal encoder makes latent 0 depend on
   pixel frame 0 alone);
-* cache: per buffer, the render video (holes black, −1 in [-1, 1]) and its coverage mask (as a 3-channel video, 1 →
-  +1, 0 → −1), each encoded by the same tokenizer; order [render₀, mask₀, render₁, mask₁]; missing buffers are zero
-  latents.
+* cache: per buffer, the render video (holes black, −1 in [-1, 1]; or, for a network with ``cache_fill =
+  "inpaint"``, holes filled by push-pull) and its coverage mask (as a 3-channel video, 1 → +1, 0 → −1), each encoded
+  by the same tokenizer; order [render₀, mask₀, render₁, mask₁]; missing buffers are zero latents.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lyra.generator.diffusion.config import DiffusionError
+from lyra.generator.diffusion.config import CACHE_FILLS, DiffusionError
 from lyra.generator.diffusion.text import PromptEmbeddings
 from lyra.tokenizer import VideoTokenizer
 
@@ -96,13 +96,16 @@ def encode_condition(tokenizer: VideoTokenizer, image: Tensor, frames: int) -> T
     return encode_video(tokenizer, condition_clip(image, frames))
 
 
-def encode_cache(tokenizer: VideoTokenizer, renders: Tensor, masks: Tensor, buffers: int = 2) -> Tensor:
+def encode_cache(tokenizer: VideoTokenizer, renders: Tensor, masks: Tensor, buffers: int = 2,
+                 fill: str = "black") -> Tensor:
     """The cache condition [1, 2·buffers·C, T_l, h, w] of N ≤ ``buffers`` rendered buffers.
 
     Args:
-        renders: [N, T, 3, H, W] cache renders in [0, 1] (values in holes are ignored: holes become black).
+        renders: [N, T, 3, H, W] cache renders in [0, 1].
         masks: [N, T, 1, H, W] coverage, 1 where a cache point landed.
         buffers: the network's buffer count; buffers N..buffers-1 are zero latents.
+        fill: ``"black"``: values in holes are ignored (holes become black); ``"inpaint"``: ``renders`` are encoded
+            as given (their holes already inpainted), the network's ``cache_fill``.
     """
     if renders.ndim != 5 or renders.shape[2] != 3:
         raise DiffusionError(f"cache renders must be [N, T, 3, H, W], got {list(renders.shape)}")
@@ -111,10 +114,12 @@ def encode_cache(tokenizer: VideoTokenizer, renders: Tensor, masks: Tensor, buff
                              f"got {list(masks.shape)}")
     if not 1 <= renders.shape[0] <= buffers:
         raise DiffusionError(f"{renders.shape[0]} cache buffers given; the network takes 1 to {buffers}")
+    if fill not in CACHE_FILLS:
+        raise DiffusionError(f"cache fill must be one of {', '.join(CACHE_FILLS)}, got {fill!r}")
     parts = []
     for render, mask in zip(renders, masks):
         covered = (mask > 0.5).to(render.dtype)
-        parts.append(encode_video(tokenizer, render.clamp(0, 1) * covered))
+        parts.append(encode_video(tokenizer, render.clamp(0, 1) * (covered if fill == "black" else 1)))
         parts.append(encode_video(tokenizer, covered.expand_as(render)))
     zeros = torch.zeros_like(parts[0])
     parts += [zeros] * (2 * buffers - len(parts))
@@ -122,12 +127,13 @@ def encode_cache(tokenizer: VideoTokenizer, renders: Tensor, masks: Tensor, buff
 
 
 def chunk_conditioning(tokenizer: VideoTokenizer, text: PromptEmbeddings, image: Tensor, renders: Tensor,
-                       masks: Tensor, buffers: int = 2) -> Conditioning:
+                       masks: Tensor, buffers: int = 2, fill: str = "black") -> Conditioning:
     """The conditioning of one chunk: condition ``image`` [3, H, W], cache ``renders`` [N, T, 3, H, W] in [0, 1] and
-    coverage ``masks`` [N, T, 1, H, W] (T frames, the chunk's length), and the two text embeddings."""
+    coverage ``masks`` [N, T, 1, H, W] (T frames, the chunk's length; ``fill`` as :func:`encode_cache`), and the two
+    text embeddings."""
     if tuple(image.shape) != (3, *renders.shape[-2:]):
         raise DiffusionError(f"condition image {list(image.shape)} and cache renders {list(renders.shape)} differ "
                              "in size")
     prompt, negative = text.batched()
     return Conditioning(encode_condition(tokenizer, image, renders.shape[1]),
-                        encode_cache(tokenizer, renders, masks, buffers), prompt, negative)
+                        encode_cache(tokenizer, renders, masks, buffers, fill), prompt, negative)

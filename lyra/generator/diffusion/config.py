@@ -15,6 +15,9 @@ class DiffusionError(GeneratorError):
     """Bad input for the diffusion teacher: a configuration, a tensor shape, a weights file."""
 
 
+CACHE_FILLS = ("black", "inpaint")  # what a rendered-cache buffer holds in its holes (Gen3CNetConfig.cache_fill)
+
+
 @dataclass
 class Gen3CNetConfig:
     """The Cosmos-1 Video2World DiT as GEN3C uses it (gen3c-official-inference.md §2).
@@ -41,6 +44,10 @@ class Gen3CNetConfig:
             the 3D RoPE alone, so a network trained on crops samples whole frames (pocket).
         tokenizer: the tokenizer whose latents the network samples (e.g. ``pocket-v2``; None: not recorded, as
             the official weights, which sample Cosmos-Tokenize1-CV8x8x8-720p latents).
+        cache_fill: what the rendered-cache buffer holds in its holes: ``"black"`` (official: uncovered pixels
+            are black, the mask latents say where) or ``"inpaint"`` (the holes filled by push-pull inpainting,
+            :func:`lyra.cache3d.inpaint`, the mask latents unchanged): a pocket-scale choice, made by the data the
+            network was trained on (``lyra teacher data --cache-fill``).
     """
 
     latent_channels: int = 16
@@ -59,6 +66,7 @@ class Gen3CNetConfig:
     fps: float = 24.0
     learnable_pos_embed: bool = True
     tokenizer: str | None = None
+    cache_fill: str = "black"
 
     def __post_init__(self) -> None:
         coerce_instance(self, DiffusionError)
@@ -95,6 +103,9 @@ class Gen3CNetConfig:
                 if not all(v > 0 for v in getattr(self, n))]
         if self.cache_buffers < 0:
             bad.append(f"cache_buffers={self.cache_buffers}")
+        if self.cache_fill not in CACHE_FILLS:
+            raise DiffusionError(f"Gen3CNetConfig: cache_fill must be one of {', '.join(CACHE_FILLS)}, got "
+                                 f"{self.cache_fill!r}")
         if bad:
             raise DiffusionError(f"Gen3CNetConfig: sizes must be > 0, got {', '.join(bad)}")
         if min(self.rope_dims) <= 2 or any(d % 2 for d in self.rope_dims):

@@ -155,7 +155,7 @@ def test_shipped_pocket_teacher_loads_and_names_its_tokenizer() -> None:
 
     assert resolve_model_dir(None) == resolve_model_dir("shipped") == SHIPPED_DIR
     net = load_diffusion_net(None)[0]
-    assert net.config == Gen3CNetConfig.pocket() and net.config.tokenizer == "pocket-v2"
+    assert net.config == Gen3CNetConfig.pocket(cache_fill="inpaint") and net.config.tokenizer == "pocket-v2"
     assert next(net.parameters()).dtype == torch.float32 and (SHIPPED_DIR / "MODEL_CARD.md").is_file()
     assert default_guidance(None) == 0.0  # its generation_config.json: g = 0 measured better (MODEL_CARD.md)
     assert default_chunk_frames(None) == 49  # and chunks of its training length

@@ -126,3 +126,41 @@ def test_anti_aliased_world_clips_and_the_report_sets() -> None:
     torch.manual_seed(0)
     kinds = [r.kind for r in evaluate(CausalVideoVAE(V2_TINY).eval(), n_clips=1, frames=9, height=16, width=24)]
     assert kinds == ["texture", "world", "world_aa", "photo", "photo_still"]
+
+
+def test_decoder_fine_tune_keeps_the_latent_space_and_learns_noisy_latents(tmp_path: Path) -> None:
+    from lyra.cli.main import main
+    from lyra.tokenizer.train import TrainConfig, noisy_latents, train
+
+    base = {"frames": 9, "height": 16, "width": 16, "batch_size": 2, "warmup_steps": 1, "stats_clips": 1,
+            "pool_size": 2, "source_size": [24, 24], "pca_clips": 2, "mix": {"world_share": 0.0}}
+    torch.manual_seed(0)
+    start = CausalVideoVAE(V2_TINY)
+    start.set_latent_stats(torch.rand(V2_TINY.latent_channels, 4) - 0.5, torch.rand(V2_TINY.latent_channels, 4) + 0.5)
+    with torch.no_grad():
+        start.pca.f0_enc.normal_()
+    start.save_pretrained(tmp_path / "start")
+    with pytest.raises(TokenizerError, match="freeze_encoder needs init_from"):
+        train(TrainConfig.from_dict({**base, "freeze_encoder": True, "out": str(tmp_path / "x")}), progress=False)
+    cfg = {**base, "init_from": str(tmp_path / "start"), "freeze_encoder": True, "latent_noise": 1.0,
+           "latent_noise_prob": 1.0, "max_steps": 3, "lr": 1e-2}
+    path = tmp_path / "ft.json"
+    path.write_text(json.dumps(cfg))
+    assert main(["tokenizer", "train", "--config", str(path), "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
+    done = CausalVideoVAE.from_pretrained(tmp_path / "ft")
+    a, b = start.state_dict(), done.state_dict()
+    # the encoder, the PCA codec and the latent statistics are init_from's: the same latents for every video
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("decoder."))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+    assert done.config == start.config
+    # the noise: per clip, scaled by the channel's latent std; none at latent_noise 0
+    z = torch.zeros(64, V2_TINY.latent_channels, 2, 3, 3)
+    n = noisy_latents(done, z, TrainConfig.from_dict({"latent_noise": 0.5, "latent_noise_prob": 1.0}))
+    per_clip = n.flatten(1).std(1)
+    assert per_clip.max() > 0.05 and per_clip.max() < 0.5 * 1.5 * 1.2  # u·0.5·σ_c, σ_c < 1.5
+    assert per_clip.std() > 0.02  # amplitudes differ between clips
+    ratio = n[:, :, 0].pow(2).mean((0, 2, 3)).sqrt() / done.latents_std[:, 0]
+    assert ratio.std() / ratio.mean() < 0.3  # each channel's noise follows its own std
+    half = noisy_latents(done, z, TrainConfig.from_dict({"latent_noise": 0.5, "latent_noise_prob": 0.5}))
+    assert 10 < int((half.flatten(1).abs().sum(1) == 0).sum()) < 54  # about half the clips untouched
+    assert torch.equal(noisy_latents(done, z, TrainConfig()), z)

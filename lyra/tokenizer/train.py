@@ -58,6 +58,15 @@ class TrainConfig:
     source_size: tuple[int, int] = (64, 112)  # size at which pool clips are rendered
     ema_decay: float = 0.0  # exponential moving average of the weights (exported when > 0)
     pca_clips: int = 48  # training clips the PCA shortcut is fitted on (model.pca_shortcut)
+    # start from a trained tokenizer folder (its config replaces `model`; the PCA codec is not refitted)
+    init_from: str | None = None
+    # train the decoder only: the encoder, the PCA codec and the latent statistics keep init_from's values, so the
+    # latent space (and every model trained in it) is unchanged
+    freeze_encoder: bool = False
+    # robustness to latents that no encoder made (a generator's samples): a `latent_noise_prob` share of the clips
+    # decode z + u·latent_noise·σ_c·n (u ~ U(0, 1) per clip, σ_c the channel's latent std, n ~ N(0, 1))
+    latent_noise: float = 0.0
+    latent_noise_prob: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,9 +77,24 @@ class TrainConfig:
         return from_plain(cls, d, where, TokenizerError)
 
 
+def noisy_latents(model: CausalVideoVAE, z: Tensor, cfg: TrainConfig) -> Tensor:
+    """``z`` [B, C, T_l, h, w] with the training latent noise of ``cfg`` (drawn from torch's global RNG): each clip,
+    with probability ``latent_noise_prob``, gets u·``latent_noise``·σ[c, t]·N(0, 1) with u ~ U(0, 1)."""
+    if cfg.latent_noise <= 0:
+        return z
+    B, _, T_l = z.shape[:3]
+    on = (torch.rand(B, device=z.device) < cfg.latent_noise_prob).float()
+    amp = (on * torch.rand(B, device=z.device) * cfg.latent_noise).view(B, 1, 1, 1, 1)
+    std = model.latents_std[:, :T_l] if T_l <= model.latents_std.shape[1] else model.latents_std[:, -1:]
+    return z + amp * std.view(1, -1, std.shape[1], 1, 1).to(z) * torch.randn_like(z)
+
+
 def vae_loss(model: CausalVideoVAE, video: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict[str, float]]:
     """Loss of one batch ``[B, 3, T, H, W]`` in [-1, 1] and its parts (L1, SSIM, KL, PSNR)."""
-    recon, mean, logvar = model(video)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not cfg.freeze_encoder):
+        mean, logvar = model.posterior(video)
+    z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+    recon = model._decode(noisy_latents(model, z, cfg))
     l1 = (recon - video).abs().mean()
     rec01 = (recon.permute(0, 2, 1, 3, 4).flatten(0, 1) + 1) / 2  # [B*T, 3, H, W], unclamped for gradients
     b = video_to_frames(video)
@@ -138,6 +162,19 @@ def latent_statistics(model: CausalVideoVAE, n_clips: int, H: int, W: int, seed:
     return z.mean(dim=(0, 3, 4)), z.std(dim=(0, 3, 4))
 
 
+def _init_dir(name: str) -> Path:
+    """A tokenizer folder, or a shipped native version's name (``pocket-v2``)."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p
+    from lyra.tokenizer.native import shipped_tokenizer_dir
+
+    try:
+        return shipped_tokenizer_dir(name)
+    except TokenizerError as exc:
+        raise TokenizerError(f"init_from {name!r}: not a tokenizer folder nor a shipped version ({exc})") from exc
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train (or resume) a native tokenizer into ``cfg.out``; returns the export folder."""
     from tqdm import tqdm
@@ -148,8 +185,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = CausalVideoVAE(cfg.model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    if cfg.freeze_encoder and not cfg.init_from:
+        raise TokenizerError("freeze_encoder needs init_from (the tokenizer whose latent space is kept)")
+    if cfg.init_from:
+        model = CausalVideoVAE.from_pretrained(_init_dir(cfg.init_from)).train()
+        cfg.model = model.config
+    else:
+        model = CausalVideoVAE(cfg.model)
+    if cfg.freeze_encoder:
+        model.encoder.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     data = TrainClips(cfg.frames, cfg.height, cfg.width, cfg.mix, seed=cfg.seed, source_size=cfg.source_size,
                       pool_size=cfg.pool_size, refresh=0)
     step, spent = 0, 0.0
@@ -172,7 +218,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         data.use_world = bool(ck.get("use_world", data.use_world)) or data.use_world
     elif ckpt_path.is_file() and not resume:
         raise TokenizerError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
-    elif model.pca is not None:
+    elif model.pca is not None and not cfg.init_from:
         explained = fit_pca_shortcut(model, cfg)
         print(f"tokenizer: PCA shortcut fitted on {cfg.pca_clips} clips, variance kept "
               + ", ".join(f"{k} {v:.3f}" for k, v in explained.items()), flush=True)
@@ -207,7 +253,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         loss, parts = vae_loss(model, video, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
         opt.step()
         if ema_params is not None:
             with torch.no_grad():
@@ -232,8 +278,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         with torch.no_grad():
             for n, p in model.named_parameters():
                 p.copy_(averaged[n])
-    mean, std = latent_statistics(model, cfg.stats_clips, 32, 32)
-    model.set_latent_stats(mean, std)
+    if not cfg.freeze_encoder:  # a frozen encoder keeps init_from's statistics (the latent space is unchanged)
+        mean, std = latent_statistics(model, cfg.stats_clips, 32, 32)
+        model.set_latent_stats(mean, std)
     model.save_pretrained(out)
     summary = {"steps": step, "wall_s": round(time.time() - t0, 1), "final_ema": ema}
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

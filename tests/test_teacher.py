@@ -275,8 +275,9 @@ def test_sample_mean_averages_seeded_samples() -> None:
             return [TrajectorySample(torch.full((2, 3, 4, 4), float(seed + i)), torch.full((1, 1, 1, 1), float(seed)),
                                      cams) for i, cams in enumerate(trajectories)]
 
-    out = SampleMean(Fake(), 3).generate(["a", "b"], seed=2)  # seeds 14, 15, 16
-    assert [float(o.frames.mean()) for o in out] == [15.0, 16.0] and float(out[0].latents) == 15.0
+    out = SampleMean(Fake(), 3).generate(["a", "b"], seed=2)  # seeds 15, 16, 17
+    assert [float(o.frames.mean()) for o in out] == [16.0, 17.0] and float(out[0].latents) == 16.0
+    assert float(SampleMean(Fake(), 2).generate(["a"], seed=0)[0].latents) == 1.5  # never the generator's own seed
     assert out[1].cameras == "b"
     with pytest.raises(ValueError, match="n >= 2"):
         SampleMean(Fake(), 1)

@@ -36,7 +36,8 @@ def masked_scores(pred: Tensor, target: Tensor, mask: Tensor, win_size: int = 11
 
 
 class SampleMean:
-    """A diagnostic generator: the per-pixel mean of ``n`` samples of ``generator`` (seeds ``seed · 7 + k``).
+    """A diagnostic generator: the per-pixel mean of ``n`` samples of ``generator`` (seeds ``seed · 7 + 1 + k``, none of
+    them ``seed`` itself: samples beside the generator's own).
 
     A sampler's error against the truth is its mean's error plus its spread: where the truth cannot be predicted (a
     disocclusion behind an unknown object), even a perfect sampler's PSNR is 3 dB under its own mean's. This row
@@ -56,7 +57,7 @@ class SampleMean:
         from dataclasses import replace
 
         self.generator.decode_frames = True
-        runs = [self.generator.generate(trajectories, source, seed=seed * 7 + k) for k in range(self.n)]
+        runs = [self.generator.generate(trajectories, source, seed=seed * 7 + 1 + k) for k in range(self.n)]
         return [replace(first, frames=torch.stack([r[i].frames for r in runs]).mean(0),
                         latents=torch.stack([r[i].latents for r in runs]).mean(0))
                 for i, first in enumerate(runs[0])]

@@ -8,7 +8,10 @@ the reference both at torch's thread count and single-threaded, the ratios, thei
 means, and the peak RSS of one 64k @ 256^2 forward+backward per backend (each in a fresh
 subprocess). Usage::
 
-    python benchmarks/rasterizer.py [--quick] [--json] [--mode classic|eval3d]
+    python benchmarks/rasterizer.py [--quick | --pocket] [--json] [--mode classic|eval3d]
+
+``--pocket`` replaces the six scenes by the pocket working resolution (176x320) at one Gaussian per pixel (56,320,
+the density of ``lyra demo``'s kept Gaussians), plus 4x that (the official model's density is about 2.3 per pixel).
 
 Timings are wall-clock; on a shared machine they are noisy (the load average is printed).
 """
@@ -35,20 +38,32 @@ BACKENDS = {"cpu": rasterize_cpu, "torch": rasterize_reference}
 FULL = dict(sizes=[(4096, 128), (16384, 128), (65536, 128), (4096, 256), (16384, 256), (65536, 256)],
             reps_cpu=9, reps_ref=3, mem=(65536, 256))
 QUICK = dict(sizes=[(1024, 64), (4096, 128)], reps_cpu=3, reps_ref=1, mem=(4096, 128))
+POCKET = dict(sizes=[(56320, (176, 320)), (225280, (176, 320))], reps_cpu=5, reps_ref=1, mem=(56320, (176, 320)))
 RELAUNCH_ENV = "LYRA_BENCH_RELAUNCH"
 MAX_RELAUNCH = 5  # on our 2-core machines roughly every second process is affected
 
 
-def scene(n: int, size: int, seed: int = 0) -> tuple[list[torch.Tensor], tuple]:
-    """The benchmark scene: parameters [means, quats, scales, opacities, colors] and camera args."""
+def hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of a scene size: a side (square) or (H, W)."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def size_label(size: int | tuple[int, int]) -> str:
+    H, W = hw(size)
+    return f"{H}^2" if H == W else f"{H}x{W}"
+
+
+def scene(n: int, size: int | tuple[int, int], seed: int = 0) -> tuple[list[torch.Tensor], tuple]:
+    """The benchmark scene: parameters [means, quats, scales, opacities, colors] and camera args (fx = fy = W)."""
     g = torch.Generator().manual_seed(seed)
     means = torch.cat([torch.rand(n, 2, generator=g) * 2.4 - 1.2, torch.rand(n, 1, generator=g) * 3 + 2], 1)
     lo, hi = math.log(0.01), math.log(0.05)
     scales = torch.exp(torch.rand(n, 3, generator=g) * (hi - lo) + lo)
     params = [means, torch.randn(n, 4, generator=g), scales, torch.rand(n, generator=g) * 0.8 + 0.1,
               torch.rand(1, n, 3, generator=g)]
-    K = torch.tensor([[size, 0.0, size / 2], [0.0, size, size / 2], [0.0, 0.0, 1.0]])[None]
-    return params, (torch.eye(4)[None], K, size, size, torch.zeros(1, 3))
+    H, W = hw(size)
+    K = torch.tensor([[W, 0.0, W / 2], [0.0, W, H / 2], [0.0, 0.0, 1.0]])[None]
+    return params, (torch.eye(4)[None], K, W, H, torch.zeros(1, 3))
 
 
 def fwd_bwd(fn, params: list[torch.Tensor], cam: tuple, opts: RenderOptions) -> tuple[float, float]:
@@ -116,9 +131,10 @@ def ensure_healthy_threads(quiet: bool) -> float:
     return ratio
 
 
-def peak_rss_child(backend: str, n: int, size: int, mode: str) -> dict:
+def peak_rss_child(backend: str, n: int, size: int | tuple[int, int], mode: str) -> dict:
     """Peak RSS (MiB) of a fresh process doing a warm-up on a tiny scene and one forward+backward."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--_mem", backend, "--_n", str(n), "--_size", str(size),
+    H, W = hw(size)
+    cmd = [sys.executable, os.path.abspath(__file__), "--_mem", backend, "--_n", str(n), "--_size", f"{H}x{W}",
            "--mode", mode]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, RELAUNCH_ENV: "99"})
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -145,7 +161,7 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _mem_child(backend: str, n: int, size: int, mode: str) -> None:
+def _mem_child(backend: str, n: int, size: tuple[int, int], mode: str) -> None:
     """Print the RSS high-water mark of one forward+backward (after warm-up and scene creation)."""
     opts = RenderOptions(mode=mode)
     fn = BACKENDS[backend]
@@ -167,6 +183,8 @@ def _mem_child(backend: str, n: int, size: int, mode: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="two small scenes, fewer repeats (smoke run)")
+    ap.add_argument("--pocket", action="store_true", help="the pocket working resolution 176x320 at 1 and 4 "
+                    "Gaussians per pixel instead of the six scenes")
     ap.add_argument("--json", action="store_true", help="print one machine-readable JSON line only")
     ap.add_argument("--mode", default="classic", choices=["classic", "eval3d"])
     ap.add_argument("--no-mem", action="store_true", help="skip the peak-memory subprocesses")
@@ -175,15 +193,15 @@ def main() -> None:
                          "single-thread baseline where its thread pool misbehaves")
     ap.add_argument("--_mem", help=argparse.SUPPRESS)
     ap.add_argument("--_n", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--_size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--_size", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._mem:
-        _mem_child(args._mem, args._n, args._size, args.mode)
+        _mem_child(args._mem, args._n, tuple(int(v) for v in args._size.split("x")), args.mode)
         return
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     ratio_start = ensure_healthy_threads(args.json) if torch.get_num_threads() > 1 else 1.0
-    cfg = QUICK if args.quick else FULL
+    cfg = QUICK if args.quick else POCKET if args.pocket else FULL
     opts = RenderOptions(mode=args.mode)
     say = (lambda *a: None) if args.json else print
     say(f"# rasterizer benchmark, mode={args.mode}, torch threads={torch.get_num_threads()}, "
@@ -195,7 +213,7 @@ def main() -> None:
     # the reference at torch's thread count and, as a second baseline, single-threaded: on small
     # shared machines its many small ops can run several times faster on one thread
     baselines = [("torch", n_threads)] + ([("torch1", 1)] if n_threads > 1 else [])
-    head = f"{'scene':>10} | {'':>5} {'cpu':>8}"
+    head = f"{'scene':>14} | {'':>5} {'cpu':>8}"
     for _, t in baselines:
         head += f" | {f'torch {t}t':>10} {'x':>7}"
     say(head)
@@ -213,7 +231,8 @@ def main() -> None:
         torch.set_num_threads(n_threads)
         rows.append(row)
         for kind, key in (("fwd", "fwd"), ("f+b", "fwdbwd")):
-            line = f"{f'{n // 1024}k@{size}^2' if kind == 'fwd' else '':>10} | {kind:>5} {row[f'cpu_{key}_ms']:6.1f}ms"
+            label = f"{n // 1024}k@{size_label(size)}" if kind == "fwd" else ""
+            line = f"{label:>14} | {kind:>5} {row[f'cpu_{key}_ms']:6.1f}ms"
             for name, _ in baselines:
                 line += f" | {row[f'{name}_{key}_ms']:8.1f}ms {row[f'speedup_{name}_{key}']:6.1f}x"
             say(line)
@@ -230,7 +249,7 @@ def main() -> None:
     healthy_end, ratio_end = torch_threads_healthy() if torch.get_num_threads() > 1 else (True, 1.0)
     say(f"torch matmul {torch.get_num_threads()}-thread/1-thread time at the end: {ratio_end:.2f}"
         + ("" if healthy_end else "  (WARNING: torch threads degraded during the run; torch timings unreliable)"))
-    result = dict(mode=args.mode, quick=args.quick, scenes=rows, **summary, torch_threads=n_threads,
+    result = dict(mode=args.mode, quick=args.quick, pocket=args.pocket, scenes=rows, **summary, torch_threads=n_threads,
                   numba_threads=__import__("numba").get_num_threads(), loadavg=os.getloadavg()[0],
                   torch_thread_ratio_start=ratio_start, torch_thread_ratio_end=ratio_end)
     if not args.no_mem:
@@ -238,7 +257,7 @@ def main() -> None:
         mem = {b: peak_rss_child(b, n, size, args.mode) for b in BACKENDS}
         result["peak_rss"] = dict(n=n, size=size, **mem)
         for b, m in mem.items():
-            say(f"peak RSS, {n // 1024}k@{size}^2 forward+backward, {b:>5}: {m['peak_mib']:.0f} MiB "
+            say(f"peak RSS, {n // 1024}k@{size_label(size)} forward+backward, {b:>5}: {m['peak_mib']:.0f} MiB "
                 f"(RSS before the render {m['before_mib']:.0f} MiB: +{m['render_mib']:.0f} MiB)")
     if args.json:
         print(json.dumps(result))

@@ -336,30 +336,36 @@ def test_inpainted_cache_data_training_and_sampling_agree_on_the_fill(tok_dir, d
     del old_cfg["cache_fill"]  # config.json files written before the option: the official black holes
     assert Gen3CNetConfig.from_dict(old_cfg).cache_fill == "black"
 
-    # sampling: the generator hands the network the filled frames (and fill="inpaint") for such weights
+    # sampling: the network reads the cache it was trained on; black holes are exactly the official raw-warp cache
     import lyra.generator.diffusion.generator as gen_mod
     from lyra.cameras import default_intrinsics, method_trajectories
     from lyra.generator import OracleGenerator
+    from lyra.generator.diffusion.conditioning import encode_cache
     from lyra.world import generate_world
 
     seen = []
     real = gen_mod.chunk_conditioning
 
-    def spy(tokenizer, text, image, renders, masks, buffers=2, fill="black"):
-        seen.append((renders.clone(), fill))
-        return real(tokenizer, text, image, renders, masks, buffers, fill)
+    def spy(*args, **kwargs):
+        cond = real(*args, **kwargs)
+        seen.append(cond.cache.clone())
+        return cond
 
     monkeypatch.setattr(gen_mod, "chunk_conditioning", spy)
     world = generate_world(1, "room")
     trajs = method_trajectories(default_intrinsics(H, W), H, W, T, seed=1)[:1]
     source = OracleGenerator(world, tok).render_source(trajs[0][0])
+    caches = {}
     for folder, fill in ((ckpt, "inpaint"), (tmp_path / "x_black", "black")):
         if fill == "black":
             save_pretrained(Gen3CNet(from_pretrained(ckpt).config.replace(cache_fill="black")), folder)
         g = gen_mod.DiffusionGenerator(tok, model=folder, steps=1, guidance=0.0)
         w = g.cache.warp(trajs, source)[0]
         g.generate(trajs, source)
-        renders, used = seen[-1]
-        assert used == fill
-        assert torch.equal(renders[0].cpu(), w.frames if fill == "inpaint" else w.warped)
+        caches[fill] = seen[-1]
     assert not torch.equal(w.frames, w.warped)  # the trajectory has holes, so the two fills differ
+    black = encode_cache(tok, w.warped[None], w.mask[None], buffers=1)  # holes black from the raw warp
+    assert torch.allclose(caches["black"], black, atol=1e-6)
+    filled = encode_cache(tok, w.frames[None], w.mask[None], buffers=1, fill="inpaint")
+    assert torch.allclose(caches["inpaint"], filled, atol=1e-6)
+    assert not torch.allclose(filled[:, :C], black[:, :C], atol=1e-3)

@@ -85,8 +85,7 @@ def encode_scene(world: Any, tokenizer: Any, cfg: TeacherDataConfig, seed: int) 
         for cams, w in zip(trajs, warped, strict=True):
             exact = world.render(cams, 0.0, supersample=cfg.supersample).rgb  # [T, 3, H, W]
             targets.append(encode_video(tokenizer, exact)[0])
-            renders = w.frames if cfg.cache_fill == "inpaint" else w.warped
-            caches.append(encode_cache(tokenizer, renders[None], w.mask[None], buffers=1, fill=cfg.cache_fill)[0])
+            caches.append(encode_cache(tokenizer, w.frames[None], w.mask[None], buffers=1, fill=cfg.cache_fill)[0])
             holes.append(float(1 - (w.mask > 0.5).float().mean()))
     return {"target": torch.stack(targets).half().numpy(), "cache": torch.stack(caches).half().numpy(),
             "holes": np.asarray(holes, np.float32)}

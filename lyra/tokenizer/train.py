@@ -162,19 +162,6 @@ def latent_statistics(model: CausalVideoVAE, n_clips: int, H: int, W: int, seed:
     return z.mean(dim=(0, 3, 4)), z.std(dim=(0, 3, 4))
 
 
-def _init_dir(name: str) -> Path:
-    """A tokenizer folder, or a shipped native version's name (``pocket-v2``)."""
-    p = Path(name).expanduser()
-    if p.is_dir():
-        return p
-    from lyra.tokenizer.native import shipped_tokenizer_dir
-
-    try:
-        return shipped_tokenizer_dir(name)
-    except TokenizerError as exc:
-        raise TokenizerError(f"init_from {name!r}: not a tokenizer folder nor a shipped version ({exc})") from exc
-
-
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train (or resume) a native tokenizer into ``cfg.out``; returns the export folder."""
     from tqdm import tqdm
@@ -188,7 +175,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if cfg.freeze_encoder and not cfg.init_from:
         raise TokenizerError("freeze_encoder needs init_from (the tokenizer whose latent space is kept)")
     if cfg.init_from:
-        model = CausalVideoVAE.from_pretrained(_init_dir(cfg.init_from)).train()
+        from lyra.tokenizer.loading import load_tokenizer
+
+        model = load_tokenizer(cfg.init_from)  # a folder or a shipped name
+        if not isinstance(model, CausalVideoVAE):
+            raise TokenizerError(f"init_from {cfg.init_from!r}: only a native tokenizer (CausalVideoVAE) trains")
+        model.train()
         cfg.model = model.config
     else:
         model = CausalVideoVAE(cfg.model)

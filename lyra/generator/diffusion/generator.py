@@ -28,7 +28,7 @@ from torch import Tensor
 
 from lyra.cameras import Cameras
 from lyra.generator.base import Generator, SourceView, TrajectorySample, register_generator, teacher_roundtrip
-from lyra.generator.cache import CacheGenerator, WarpedTrajectory, tokenizer_device
+from lyra.generator.cache import CacheGenerator, tokenizer_device
 from lyra.generator.diffusion.autoregressive import generate_autoregressive
 from lyra.generator.diffusion.conditioning import chunk_conditioning
 from lyra.generator.diffusion.config import DiffusionError
@@ -197,7 +197,7 @@ class DiffusionGenerator(Generator):
             base = int(seed) * 1000 + i
             T = len(cams)
             if T <= self.chunk_frames:
-                raw = self._chunk_latents(source.image, self._renders(w), w.mask, base)
+                raw = self._chunk_latents(source.image, w.frames, w.mask, base)
                 frames = video_to_frames(self.tokenizer.decode(raw).float()).cpu() if self.decode_frames else None
                 out.append(TrajectorySample(frames, raw[0].cpu(), cams, w.depth))
                 continue
@@ -205,7 +205,7 @@ class DiffusionGenerator(Generator):
             def chunk(k: int, span: tuple[int, int], last: Tensor | None, w=w, base=base) -> Tensor:
                 image = source.image if last is None else last
                 s, e = span
-                z = self._chunk_latents(image, self._renders(w)[s:e], w.mask[s:e], base + 7919 * k)
+                z = self._chunk_latents(image, w.frames[s:e], w.mask[s:e], base + 7919 * k)
                 return video_to_frames(self.tokenizer.decode(z).float()).cpu()
 
             video = generate_autoregressive(T, self.chunk_frames, chunk)
@@ -213,16 +213,12 @@ class DiffusionGenerator(Generator):
             out.append(TrajectorySample(frames, latents, cams, w.depth))
         return out
 
-    def _renders(self, w: WarpedTrajectory) -> Tensor:
-        """[T, 3, H, W]: the cache renders this network reads: the raw warp (holes black) or, for ``cache_fill =
-        "inpaint"``, the push-pull filled frames."""
-        return w.frames if self.net.config.cache_fill == "inpaint" else w.warped
-
-    def _chunk_latents(self, image: Tensor, warped: Tensor, mask: Tensor, seed: int) -> Tensor:
+    def _chunk_latents(self, image: Tensor, renders: Tensor, mask: Tensor, seed: int) -> Tensor:
         """Raw latents [1, C, T_l, h, w] of one chunk: condition ``image`` [3, H, W] in [0, 1], the cache's
-        ``warped`` [T, 3, H, W] and coverage ``mask`` [T, 1, H, W], sampled with ``seed mod 2³²``."""
+        inpainted ``renders`` [T, 3, H, W] and coverage ``mask`` [T, 1, H, W] (the network's ``cache_fill`` decides
+        whether the holes stay filled or become black), sampled with ``seed mod 2³²``."""
         dev = tokenizer_device(self.tokenizer)
-        cond = chunk_conditioning(self.tokenizer, self.text, image.float().to(dev), warped[None].to(dev),
+        cond = chunk_conditioning(self.tokenizer, self.text, image.float().to(dev), renders[None].to(dev),
                                   mask[None].to(dev), buffers=self.net.config.cache_buffers,
                                   fill=self.net.config.cache_fill)
         z = sample(self.net, cond, self.sampler, seed=seed % 2**32)  # diffusion space

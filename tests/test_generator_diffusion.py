@@ -255,6 +255,25 @@ def test_sampling_is_seeded_and_keeps_the_first_frame(tiny_net: Gen3CNet) -> Non
     assert (sample(tiny_net, free, cfg, seed=3)[:, :, 0] - cond.condition_latent[:, :, 0]).abs().max() > 0.1
 
 
+def test_noise_scale_scales_the_seeded_start(tiny_net: Gen3CNet) -> None:
+    from lyra.generator.diffusion import sampler as S
+
+    cond = tiny_conditioning()
+    shape = tuple(cond.condition_latent.shape)
+    start = S.initial_noise(shape, 3, 80.0)
+    for tau in (0.0, 0.5):
+        scaled = sample(tiny_net, cond, SamplerConfig(steps=4, noise_scale=tau), seed=3)
+        assert torch.equal(scaled, sample(tiny_net, cond, SamplerConfig(steps=4), seed=3, noise=start * tau))
+    full = sample(tiny_net, cond, SamplerConfig(steps=4), seed=3)
+    assert not torch.allclose(full, sample(tiny_net, cond, SamplerConfig(steps=4, noise_scale=0.5), seed=3))
+    # tau = 0 does not depend on the seed (the path from the all-zero latent), apart from the condition frame's noise
+    z3, z4 = (sample(tiny_net, cond, SamplerConfig(steps=4, noise_scale=0.0), seed=s) for s in (3, 4))
+    assert (z3[:, :, 1:] - z4[:, :, 1:]).abs().max() < 0.05 * (full[:, :, 1:] - z3[:, :, 1:]).abs().max()
+    for bad in (-0.1, 1.5):
+        with pytest.raises(DiffusionError, match="noise_scale must be in"):
+            SamplerConfig(noise_scale=bad)
+
+
 class Spy(torch.nn.Module):
     """A stand-in network recording what each call receives; its output depends on every input."""
 

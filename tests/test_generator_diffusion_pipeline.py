@@ -133,8 +133,12 @@ def test_diffusion_generator_reads_text_embeddings_and_checks_channels(models, t
     assert make_generator("diffusion", tokenizer=tok, model=str(d), guidance=2.0).sampler.guidance == 2.0
     (d / "generation_config.json").write_text('{"chunk_frames": 5}')  # no "guidance": the official g
     gen = make_generator("diffusion", tokenizer=tok, model=str(d), steps=2)
-    assert gen.sampler.guidance == 1.0 and gen.chunk_frames == 5
-    for bad, key in (('{"guidance": "strong"}', "guidance"), ('{"chunk_frames": 1}', "chunk_frames"), ("[]", "")):
+    assert gen.sampler.guidance == 1.0 and gen.chunk_frames == 5 and gen.sampler.noise_scale == 1.0
+    (d / "generation_config.json").write_text('{"noise_scale": 0.25}')
+    assert make_generator("diffusion", tokenizer=tok, model=str(d), steps=2).sampler.noise_scale == 0.25
+    assert make_generator("diffusion", tokenizer=tok, model=str(d), noise_scale=1.0).sampler.noise_scale == 1.0
+    for bad, key in (('{"guidance": "strong"}', "guidance"), ('{"chunk_frames": 1}', "chunk_frames"), ("[]", ""),
+                     ('{"noise_scale": 2}', "noise_scale")):
         (d / "generation_config.json").write_text(bad)
         with pytest.raises(DiffusionError, match=f"generation_config.json.*{key}"):
             make_generator("diffusion", tokenizer=tok, model=str(d), steps=2)
@@ -150,6 +154,7 @@ def test_shipped_pocket_teacher_loads_and_names_its_tokenizer() -> None:
         SHIPPED_DIR,
         default_chunk_frames,
         default_guidance,
+        default_noise_scale,
         load_diffusion_net,
     )
 
@@ -159,8 +164,14 @@ def test_shipped_pocket_teacher_loads_and_names_its_tokenizer() -> None:
     assert next(net.parameters()).dtype == torch.float32 and (SHIPPED_DIR / "MODEL_CARD.md").is_file()
     assert default_guidance(None) == 0.0  # its generation_config.json: g = 0 measured better (MODEL_CARD.md)
     assert default_chunk_frames(None) == 49  # and chunks of its training length
-    args = argparse.Namespace(diffusion_model=None, diffusion_steps=35, diffusion_guidance=None, tokenizer="pocket-v2")
-    assert diffusion_options(args) == {"model": None, "steps": 35, "guidance": 0.0}
+    args = argparse.Namespace(diffusion_model=None, diffusion_steps=35, diffusion_guidance=None,
+                              diffusion_noise_scale=None, tokenizer="pocket-v2")
+    tau = default_noise_scale(None)
+    assert diffusion_options(args) == {"model": None, "steps": 35, "guidance": 0.0, "noise_scale": tau}
+    args.diffusion_noise_scale = 1.5
+    with pytest.raises(CLIError, match="--diffusion-noise-scale must be in"):
+        diffusion_options(args)
+    args.diffusion_noise_scale = None
     args.diffusion_guidance, args.tokenizer = 1.0, "pocket-v1"
     with pytest.raises(CLIError, match="samples the latents of tokenizer pocket-v2, not of --tokenizer pocket-v1"):
         diffusion_options(args)
@@ -218,7 +229,8 @@ def test_generate_and_sdg_accept_the_diffusion_generator(models, tmp_path: Path,
     assert rc == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["generator"] == "diffusion"
-    assert report["settings"]["generator_options"] == {"model": str(models[2]), "steps": 2, "guidance": 1.0}
+    assert report["settings"]["generator_options"] == {"model": str(models[2]), "steps": 2, "guidance": 1.0,
+                                                       "noise_scale": 1.0}
     rc = main(["generate", str(tmp_path / "in.png"), "--diffusion-model", str(models[2]), *tiny_args(models, out)])
     assert rc == 2 and "only used with --generator diffusion" in capsys.readouterr().err
 

@@ -39,7 +39,8 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
 
 
 def add_diffusion_args(p: argparse.ArgumentParser) -> None:
-    """``--diffusion-model DIR`` and ``--diffusion-steps N`` of the ``diffusion`` generator."""
+    """``--diffusion-model DIR``, ``--diffusion-steps N``, ``--diffusion-guidance G`` and ``--diffusion-noise-scale
+    TAU`` of the ``diffusion`` generator."""
     p.add_argument("--diffusion-model", metavar="DIR", help="diffusion generator: weights folder (config.json + "
                    "model.safetensors, e.g. a `lyra teacher train` checkpoint, or the official GEN3C-Cosmos-7B "
                    "model.pt)")
@@ -48,6 +49,9 @@ def add_diffusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diffusion-guidance", type=float, default=None, help="diffusion generator: guidance g of "
                    "F_c + g(F_c - F_u) (default: the weights folder's generation_config.json, else 1, official; the "
                    "shipped pocket teacher: 0; 0 halves the cost)")
+    p.add_argument("--diffusion-noise-scale", type=float, default=None, metavar="TAU", help="diffusion generator: "
+                   "scale of the sampler's initial noise, in [0, 1] (default: the weights folder's "
+                   "generation_config.json, else 1, official)")
 
 
 def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,12 +63,17 @@ def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
         raise CLIError(f"--diffusion-steps must be >= 1, got {args.diffusion_steps}")
     folder = resolve_model_dir(args.diffusion_model)
     check_diffusion_tokenizer(folder, getattr(args, "tokenizer", None))
+    from lyra.generator.diffusion.generator import default_guidance, default_noise_scale
+
     guidance = args.diffusion_guidance
     if guidance is None:
-        from lyra.generator.diffusion.generator import default_guidance
-
         guidance = default_guidance(args.diffusion_model)
-    return {"model": args.diffusion_model, "steps": args.diffusion_steps, "guidance": guidance}
+    tau = args.diffusion_noise_scale
+    if tau is None:
+        tau = default_noise_scale(args.diffusion_model)
+    if not 0 <= tau <= 1:
+        raise CLIError(f"--diffusion-noise-scale must be in [0, 1], got {tau}")
+    return {"model": args.diffusion_model, "steps": args.diffusion_steps, "guidance": guidance, "noise_scale": tau}
 
 
 def check_diffusion_tokenizer(folder: Path, tokenizer: object) -> None:

@@ -75,12 +75,14 @@ def run_sample(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.diffusion_steps < 1:
         raise CLIError(f"--diffusion-steps must be >= 1, got {args.diffusion_steps}")
+    if args.noise_scale is not None and not 0 <= args.noise_scale <= 1:
+        raise CLIError(f"--noise-scale must be in [0, 1], got {args.noise_scale}")
     tok = load_tokenizer(args.tokenizer)
     if hasattr(tok, "eval"):
         tok.eval()
     gens = {"cache": make_generator("cache", tokenizer=tok),
             "diffusion": DiffusionGenerator(tok, model=args.diffusion_model, steps=args.diffusion_steps,
-                                            guidance=args.guidance)}
+                                            guidance=args.guidance, noise_scale=args.noise_scale)}
     if args.mean_of:
         if args.mean_of < 2:
             raise CLIError(f"--mean-of must be >= 2, got {args.mean_of}")
@@ -95,7 +97,8 @@ def run_sample(args: argparse.Namespace) -> int:
     verdict = ("the diffusion teacher beats push-pull inside the holes (PSNR and SSIM) on every world" if beats else
                "the diffusion teacher does not beat push-pull inside the holes (PSNR and SSIM) on every world")
     (Path(args.out) / "summary.json").write_text(json.dumps(
-        {"guidance": gens["diffusion"].sampler.guidance, "diffusion_model": str(args.diffusion_model),
+        {"guidance": gens["diffusion"].sampler.guidance, "noise_scale": gens["diffusion"].sampler.noise_scale,
+         "diffusion_model": str(args.diffusion_model),
          "beats_cache_in_holes": beats, "worlds": results}, indent=1) + "\n")
     (Path(args.out) / "summary.md").write_text(table + "\n" + verdict + "\n")
     print(table + verdict)
@@ -116,6 +119,7 @@ def _sample_world(args: argparse.Namespace, gens: dict, tok: object, kind: str, 
         report = {"world_seed": seed, "world_kind": world.kind, "height": args.height,
                   "width": args.width, "frames": args.frames, "diffusion_model": str(args.diffusion_model),
                   "diffusion_steps": args.diffusion_steps, "guidance": gens["diffusion"].sampler.guidance,
+                  "noise_scale": gens["diffusion"].sampler.noise_scale,
                   "metrics": cmp.metrics}
         (tmp / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
         _write_comparison(cmp.frames, tmp)
@@ -187,6 +191,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--diffusion-steps", type=int, default=35, help="sampler steps (default 35)")
     s.add_argument("--guidance", type=float, default=None, help="guidance g (default: the weights folder's "
                    "generation_config.json, else 1, official; the shipped teacher: 0; 0 halves the cost)")
+    s.add_argument("--noise-scale", type=float, default=None, metavar="TAU", help="scale of the sampler's initial "
+                   "noise in [0, 1] (default: the weights folder's generation_config.json, else 1, official)")
     s.add_argument("--world-seed", type=int, default=0, help="world seed (default 0)")
     s.add_argument("--world-kind", default="room", choices=WORLD_KINDS, help="world kind (default room)")
     s.add_argument("--worlds", metavar="KIND:SEED,...", help="several held-out worlds (e.g. room:1,yard:2,photo:3), "

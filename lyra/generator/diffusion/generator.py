@@ -112,6 +112,15 @@ def default_guidance(model: str | os.PathLike | None) -> float:
     return _generation_setting(model, "guidance", 1.0)
 
 
+def default_noise_scale(model: str | os.PathLike | None) -> float:
+    """The sampler's initial-noise scale τ (:class:`SamplerConfig`): ``generation_config.json``'s ``"noise_scale"``
+    (the shipped pocket teacher: measured in its model card), else the official 1."""
+    tau = _generation_setting(model, "noise_scale", 1.0)
+    if not 0 <= tau <= 1:
+        raise DiffusionError(resolve_model_dir(model) / GENERATION_CONFIG, f"noise_scale must be in [0, 1], got {tau}")
+    return tau
+
+
 def default_chunk_frames(model: str | os.PathLike | None) -> int:
     """Frames per autoregressive chunk: ``generation_config.json``'s ``"chunk_frames"`` (the shipped pocket teacher:
     49, its training length), else the official 121."""
@@ -146,6 +155,7 @@ class DiffusionGenerator(Generator):
         model: weights folder (``--diffusion-model DIR``); None: the shipped pocket weights (``lyra/assets/diffusion``).
         steps: Euler steps of the sampler (official 35).
         guidance: g of F_c + g·(F_c − F_u) (official 1; 0 halves the cost); None: :func:`default_guidance`.
+        noise_scale: τ of the initial noise (official 1); None: :func:`default_noise_scale`.
         chunk_frames: frames per chunk (1 + 8k); a longer trajectory is made of autoregressive chunks overlapping by
             one frame (:func:`chunk_spans`); None: :func:`default_chunk_frames`.
         device: where the network runs (default: the tokenizer's device).
@@ -157,7 +167,7 @@ class DiffusionGenerator(Generator):
 
     def __init__(self, tokenizer: VideoTokenizer | None = None, world: object | None = None, *,
                  model: str | os.PathLike | None = None, steps: int = 35, guidance: float | None = None,
-                 chunk_frames: int | None = None, device: str | None = None,
+                 noise_scale: float | None = None, chunk_frames: int | None = None, device: str | None = None,
                  edge_threshold: float | None = 0.05, edge_dilate: int = 0,
                  footprint: str = "bilinear") -> None:
         if tokenizer is None:
@@ -165,7 +175,9 @@ class DiffusionGenerator(Generator):
         self.tokenizer = tokenizer
         if guidance is None:
             guidance = default_guidance(model)
-        self.sampler = SamplerConfig(steps=steps, guidance=guidance)
+        if noise_scale is None:
+            noise_scale = default_noise_scale(model)
+        self.sampler = SamplerConfig(steps=steps, guidance=guidance, noise_scale=noise_scale)
         self.chunk_frames = default_chunk_frames(model) if chunk_frames is None else int(chunk_frames)
         self.net, self.text = load_diffusion_net(model, device or tokenizer_device(tokenizer))
         if self.net.config.latent_channels != tokenizer.latent_channels:

@@ -2,7 +2,8 @@
 
 One chunk, as the official inference runs it (gen3c-official-inference.md §4, sdg.md §2.2):
 
-* x starts as N(0, 1)·√(σ_max² + 1); 35 Karras levels (ρ = 7) from σ_max = 80 to σ_min = 0.0002, then 0;
+* x starts as N(0, 1)·√(σ_max² + 1) (times ``noise_scale``, officially 1); 35 Karras levels (ρ = 7) from
+  σ_max = 80 to σ_min = 0.0002, then 0;
 * each step, while σ > ``augment_sigma`` (0.001; the last two steps are not forced), the conditioned latent frames
   of x are replaced by the condition latent c with noise at σ_aug, rescaled to the current level:
   (c + σ_aug·n)·c_in(σ_aug)/c_in(σ), where n is the same every step (numpy ``RandomState(seed)``, as officially);
@@ -43,6 +44,9 @@ class SamplerConfig:
         rho: the Karras schedule exponent.
         guidance: g in F_c + g·(F_c − F_u) (1: two forwards per step, officially always on; 0: the conditional pass).
         augment_sigma: noise level of the condition frames; steps with σ ≤ it are not forced.
+        noise_scale: τ, the seeded initial noise is τ·N(0, 1)·√(σ_max² + 1) (officially 1). τ < 1 starts the
+            deterministic Euler path nearer the conditional mean: less invented detail where the condition says
+            little (a pocket-scale setting, see ``generation_config.json``); 0 starts from the all-zero latent.
     """
 
     steps: int = 35
@@ -52,6 +56,7 @@ class SamplerConfig:
     rho: float = 7.0
     guidance: float = 1.0
     augment_sigma: float = 0.001
+    noise_scale: float = 1.0
 
     def __post_init__(self) -> None:
         coerce_instance(self, DiffusionError)
@@ -60,6 +65,8 @@ class SamplerConfig:
                                  f"rho > 0; got {self}")
         if self.augment_sigma < 0:
             raise DiffusionError(f"SamplerConfig: augment_sigma must be >= 0, got {self.augment_sigma}")
+        if not 0 <= self.noise_scale <= 1:
+            raise DiffusionError(f"SamplerConfig: noise_scale must be in [0, 1], got {self.noise_scale}")
 
     def sigmas(self) -> Tensor:
         """float32 [steps + 1]: the noise levels, ending in 0."""
@@ -103,7 +110,8 @@ def sample(net: Gen3CNet, cond: Conditioning, config: SamplerConfig | None = Non
         cond: the chunk's conditioning (its ``condition_latent`` fixes the shape).
         config: sampler settings (default: the official ones).
         seed: seeds the initial noise and the condition-frame noise.
-        noise: [B, C, T_l, h, w] initial state instead of the seeded one (already scaled).
+        noise: [B, C, T_l, h, w] initial state instead of the seeded one (already scaled; ``noise_scale`` is not
+            applied to it).
         callback: called after every step with (step index, current x).
     """
     cfg = config or SamplerConfig()
@@ -113,7 +121,7 @@ def sample(net: Gen3CNet, cond: Conditioning, config: SamplerConfig | None = Non
         raise DiffusionError(f"cache has {cond.cache.shape[1]} channels; the network takes {net.config.cache_channels}")
     sd = cfg.sigma_data
     cond = cond.to(device)
-    x = (initial_noise(shape, seed, cfg.sigma_max) if noise is None else noise.float()).to(device)
+    x = (initial_noise(shape, seed, cfg.sigma_max) * cfg.noise_scale if noise is None else noise.float()).to(device)
     if tuple(x.shape) != shape:
         raise DiffusionError(f"noise must be {list(shape)}, got {list(x.shape)}")
     c0, ind = cond.condition_latent, cond.indicator

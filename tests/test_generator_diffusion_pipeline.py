@@ -164,6 +164,7 @@ def test_shipped_pocket_teacher_loads_and_names_its_tokenizer() -> None:
     assert next(net.parameters()).dtype == torch.float32 and (SHIPPED_DIR / "MODEL_CARD.md").is_file()
     assert default_guidance(None) == 0.0  # its generation_config.json: g = 0 measured better (MODEL_CARD.md)
     assert default_chunk_frames(None) == 49  # and chunks of its training length
+    assert default_noise_scale(None) == 0.5  # and the initial noise halved (measured inside the holes)
     args = argparse.Namespace(diffusion_model=None, diffusion_steps=35, diffusion_guidance=None,
                               diffusion_noise_scale=None, tokenizer="pocket-v2")
     tau = default_noise_scale(None)

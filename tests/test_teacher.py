@@ -222,21 +222,24 @@ def test_lyra_teacher_cli_data_train_sample(tok_dir, tmp_path, capsys) -> None:
 
     assert iio.imread(out / "comparison.png").shape == (3 * H, 2 * W, 3)  # rows exact | cache | diffusion
     assert (out / "comparison.mp4").stat().st_size > 0
-    assert rep["guidance"] == 1.0  # a checkpoint has no generation_config.json: the official g
+    assert rep["guidance"] == 1.0 and rep["noise_scale"] == 1.0  # no generation_config.json: the official values
 
     many = tmp_path / "many"
     args = ["teacher", "sample", "--diffusion-model", ckpt, "--trajectories", "1", "--frames", str(T), "--height",
             str(H), "--width", str(W), "--tokenizer", str(tok_dir), "--diffusion-steps", "1", "--guidance", "0"]
-    assert main([*args, "--worlds", "room:1,yard:2", "--mean-of", "2", "--out", str(many)]) == 0
+    assert main([*args, "--worlds", "room:1,yard:2", "--mean-of", "2", "--noise-scale", "0.5", "--out", str(many)]) == 0
     summary = json.loads((many / "summary.json").read_text())
     assert set(summary["worlds"]["room 1"]) == {"cache", "diffusion", "mean of 2"}
     assert iio.imread(many / "room-1" / "comparison.png").shape == (4 * H, W, 3)  # + the mean's row
     assert list(summary["worlds"]) == ["room 1", "yard 2"] and summary["guidance"] == 0.0
+    assert summary["noise_scale"] == 0.5
     assert summary["worlds"]["room 1"] == json.loads((many / "room-1" / "metrics.json").read_text())["metrics"]
     assert (many / "yard-2" / "comparison.png").is_file()
     assert "| yard 2 | diffusion |" in (many / "summary.md").read_text()
     assert main([*args, "--worlds", "room:x", "--out", str(tmp_path / "bad")]) == 2
     assert "not KIND:SEED" in capsys.readouterr().err
+    assert main([*args, "--noise-scale", "2", "--out", str(tmp_path / "bad")]) == 2
+    assert "--noise-scale must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_holes_table_says_whether_the_teacher_beats_push_pull_everywhere() -> None:

@@ -70,8 +70,8 @@ def diffusion_options(args: argparse.Namespace) -> dict[str, Any]:
         guidance = default_guidance(args.diffusion_model)
     tau = args.diffusion_noise_scale
     if tau is None:
-        tau = default_noise_scale(args.diffusion_model)
-    if not 0 <= tau <= 1:
+        tau = default_noise_scale(args.diffusion_model)  # checked there
+    elif not 0 <= tau <= 1:
         raise CLIError(f"--diffusion-noise-scale must be in [0, 1], got {tau}")
     return {"model": args.diffusion_model, "steps": args.diffusion_steps, "guidance": guidance, "noise_scale": tau}
 

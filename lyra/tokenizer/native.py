@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -268,11 +269,13 @@ class CausalVideoVAE(nn.Module, VideoTokenizer):
         out = self.decoder(latents)
         return out if self.pca is None else out + self.pca.decode(latents)
 
-    def forward(self, video: Tensor, sample: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-        """Training pass: ``(reconstruction [B,3,T,H,W], mean, logvar [B,C,T_l,h,w])``."""
+    def forward(self, video: Tensor, sample: bool = True,
+                perturb: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Training pass: ``(reconstruction [B,3,T,H,W], mean, logvar [B,C,T_l,h,w])``; ``perturb`` maps the latents
+        before they are decoded (training the decoder on latents no encoder made)."""
         mean, logvar = self.posterior(video)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if sample else mean
-        return self._decode(z), mean, logvar
+        return self._decode(z if perturb is None else perturb(z)), mean, logvar
 
     # ------------------------------------------------------------------ persistence (diffusers style)
     def save_pretrained(self, directory: str | Path) -> Path:

@@ -91,10 +91,7 @@ def noisy_latents(model: CausalVideoVAE, z: Tensor, cfg: TrainConfig) -> Tensor:
 
 def vae_loss(model: CausalVideoVAE, video: Tensor, cfg: TrainConfig) -> tuple[Tensor, dict[str, float]]:
     """Loss of one batch ``[B, 3, T, H, W]`` in [-1, 1] and its parts (L1, SSIM, KL, PSNR)."""
-    with torch.set_grad_enabled(torch.is_grad_enabled() and not cfg.freeze_encoder):
-        mean, logvar = model.posterior(video)
-    z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-    recon = model._decode(noisy_latents(model, z, cfg))
+    recon, mean, logvar = model(video, perturb=lambda z: noisy_latents(model, z, cfg))
     l1 = (recon - video).abs().mean()
     rec01 = (recon.permute(0, 2, 1, 3, 4).flatten(0, 1) + 1) / 2  # [B*T, 3, H, W], unclamped for gradients
     b = video_to_frames(video)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+import yaml
 from safetensors.torch import load_file
 
 from lyra.cameras import Cameras, default_intrinsics, method_trajectories
@@ -296,6 +297,31 @@ def test_cli_trains_on_an_sdg_dataset(sdg_root: tuple[Path, Path], tmp_path: Pat
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["final"]["views"] == 2.0
     assert {"mse", "ssim", "depth", "psnr"} <= set(summary["final"])
+
+
+def test_several_dataset_folders_pool_their_scenes(sdg_root: tuple[Path, Path], tmp_path: Path) -> None:
+    from lyra.pipelines.sdg import SDGConfig, run_sdg
+    from lyra.tokenizer import load_tokenizer
+    from lyra.train.trainer import SceneSource
+
+    data, tok = sdg_root
+    other = tmp_path / "other"  # a second run (another seed) made beside the first
+    run_sdg(SDGConfig(scenes=2, seed=7, frames=T, height=H, width=W, tokenizer=str(tok)), other,
+            load_tokenizer(tok), progress=False)
+    cfg = tiny_config(tmp_path / "run", steps=1, tokenizer=str(tok),
+                      data={"root": [str(data), str(other)], "split_method": "last", "num_test_scenes": 1,
+                            "num_views": 1, "num_targets": 1, "target_size": [16, 24]})
+    cfg = TrainConfig.from_dict(yaml.safe_load(cfg.to_yaml()))  # a list survives the YAML round trip
+    src = SceneSource(cfg.data, "train")
+    assert len(src) == 2 + 1  # each folder keeps its own last scene for testing
+    keys = [key for _, key in src._index]
+    assert keys == ["scene_0_00000", "scene_0_00001", "scene_7_00000"]
+    assert src.get(2, np.random.default_rng(0)).key == "scene_7_00000"
+    tr = Trainer(cfg, tokenizer=load_tokenizer(tok), progress=False)
+    assert np.isfinite(tr.train_step()["loss"])
+    missing = TrainConfig.from_dict(yaml.safe_load(cfg.to_yaml().replace(str(other), str(tmp_path / "nope"))))
+    with pytest.raises(FileNotFoundError, match="nope: dataset folder"):
+        missing.check_paths()
 
 
 def test_window_mode_encodes_input_frames_online(sdg_root: tuple[Path, Path], tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ class DataConfig:
     """Where samples come from and how they are drawn (``lyra.data``; method §8.5).
 
     Attributes:
-        root: SDG dataset folder.
+        root: SDG dataset folder, or a list of folders written with the same settings and tokenizer (for
+            example two `lyra sdg` runs with different seeds, made in parallel); their scenes are pooled, each
+            folder split on its own.
         stats: latent statistics file (None: ``<root>/flag/latent_stats.npz``).
         mode: sampling mode: "latent" (stored latents, all frames), "window" (mp4 frames re-encoded online) or
             "dynamic" (dynamic SDG: inputs from folders 0-5, one target time t*, frame t* of the target folders;
@@ -52,7 +54,7 @@ class DataConfig:
             round trip) or "both" (the image loss averaged over the two). See ``lyra.data.ReaderConfig``.
     """
 
-    root: str = ""
+    root: str | list[str] = ""
     stats: str | None = None
     mode: Literal["latent", "window", "dynamic"] = "latent"
     num_views: int | None = None
@@ -69,6 +71,11 @@ class DataConfig:
     num_test_scenes: int = 16
     test_fraction: float = 0.05
     targets: Literal["teacher", "exact", "both"] = "teacher"
+
+    @property
+    def roots(self) -> list[str]:
+        """The dataset folders: ``root`` as a list (empty entries dropped)."""
+        return [r for r in ([self.root] if isinstance(self.root, str) else self.root) if r]
 
 
 @dataclass
@@ -209,9 +216,10 @@ class TrainConfig:
     def check_paths(self, where: str | os.PathLike = "config") -> TrainConfig:
         """Check, before any work, that the paths the stage reads exist (dataset, statistics, init weights,
         LPIPS weights, tokenizer folder); raises FileNotFoundError or ConfigError naming the key."""
-        if not self.data.root:
+        if not self.data.roots:
             raise ConfigError(f"{where}: data.root is empty; name the SDG dataset folder (lyra sdg --out DIR)")
-        require_dir(self.data.root, "dataset folder (data.root)", ConfigError)
+        for root in self.data.roots:
+            require_dir(root, "dataset folder (data.root)", ConfigError)
         optional = {"data.stats": self.data.stats, "init_from": self.init_from, "loss.lpips_weights":
                     self.loss.lpips_weights, "tokenizer": None if self.tokenizer in SHIPPED_NAMES else self.tokenizer}
         for key, value in optional.items():

@@ -73,10 +73,10 @@ class SampleSource(Protocol):
 
 
 class SceneSource:
-    """A :class:`SampleSource` over an SDG dataset folder (``lyra.data.SceneDataset``)."""
+    """A :class:`SampleSource` over one or more SDG dataset folders (``lyra.data.SceneDataset``), scenes pooled."""
 
     def __init__(self, cfg: DataConfig, split: str = "train", seed: int = 0) -> None:
-        from lyra.data import ReaderConfig, SamplingConfig, SceneDataset
+        from lyra.data import ReaderConfig, SamplingConfig
 
         sampling = SamplingConfig(
             mode=cfg.mode, num_views=cfg.num_views, max_views=cfg.max_views,
@@ -87,21 +87,29 @@ class SceneSource:
                           test_fraction=cfg.test_fraction, load_depth=cfg.load_depth,
                           target_size=tuple(cfg.target_size) if cfg.target_size else None, stats=cfg.stats,
                           seed=seed, targets=cfg.targets)
-        self._args = (cfg.root, rc, split)
-        self.dataset = SceneDataset(cfg.root, rc, split=split)  # type: ignore[arg-type]
+        self._args = (cfg.roots, rc, split)
+        self.refresh()
 
     def refresh(self) -> int:
         """Re-list the scenes (an SDG run still writing adds complete scenes); returns the new count."""
         from lyra.data import SceneDataset
 
-        self.dataset = SceneDataset(*self._args)  # type: ignore[arg-type]
-        return len(self.dataset)
+        roots, rc, split = self._args
+        self.datasets = [SceneDataset(root, rc, split=split) for root in roots]  # type: ignore[arg-type]
+        self._index = [(d, key) for d in self.datasets for key in d.keys]
+        return len(self._index)
+
+    @property
+    def dataset(self) -> Any:
+        """The first folder's dataset (its reader settings are every folder's)."""
+        return self.datasets[0]
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self._index)
 
     def get(self, index: int, rng: np.random.Generator) -> Any:
-        return self.dataset.load(self.dataset.keys[index], rng)
+        dataset, key = self._index[index]
+        return dataset.load(key, rng)
 
 
 # ---------------------------------------------------------------------------------------------- pieces

@@ -224,6 +224,11 @@ CASES: dict[str, Case] = {
                                      "bomb.png"),
     "image_is_a_folder": Case({"album.png/": b""}, GEN_IMG % "album.png", "album.png"),
     "image_missing": Case({}, GEN_IMG % "nowhere.png", "nowhere.png"),
+    # ---- scene scale (generate --target-median)
+    "target_median_zero": Case({}, gen(models=TINY_RUN + " --target-median 0"), "--target-median"),
+    "target_median_nan": Case({}, gen(models=TINY_RUN + " --target-median nan"), "--target-median"),
+    "target_median_with_world": Case({}, f"generate --generator oracle --world 0 {TINY_RUN} --target-median 3 "
+                                     "--out {out}", "--target-median"),
     # ---- depth (generate --depth)
     "depth_3x3_for_64x96": Case({"photo.png": photo, "tiny.npy": npy_bytes(np.ones((3, 3), np.float32))},
                                 GEN_DEPTH % "tiny.npy", "tiny.npy"),

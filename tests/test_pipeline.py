@@ -114,6 +114,22 @@ def test_generate_end_to_end_writes_every_output(models, tmp_path: Path, capsys)
         assert im.size == (3 * W * 6, H * 6)  # enlarged x6 to >= 192 rows
 
 
+
+def test_target_median_sets_the_scene_scale(models, tmp_path: Path, capsys) -> None:
+    img, depth = scene_image()
+    save_png(tmp_path / "in.png", img)
+    np.save(tmp_path / "depth.npy", depth[0].numpy())
+    out = tmp_path / "run"
+    rc = main(["generate", str(tmp_path / "in.png"), "--depth", str(tmp_path / "depth.npy"), "--target-median", "6.85",
+               *tiny_args(models, out)])
+    assert rc == 0, capsys.readouterr().err
+    from lyra.data.reader import crop_resize
+
+    report = json.loads((out / "report.json").read_text())
+    d = crop_resize(depth[None], torch.eye(3)[None], (H, W), mode="nearest")[0]
+    assert report["depth_scale"] * float(d[d > 0].median()) == pytest.approx(6.85, rel=1e-4)
+    assert report["settings"]["target_median"] == 6.85
+
 def test_generate_errors_are_one_line(models, tmp_path: Path, capsys) -> None:
     img, _ = scene_image()
     save_png(tmp_path / "in.png", img)

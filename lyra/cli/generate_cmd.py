@@ -34,6 +34,10 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
     p.add_argument("--flythrough-stride", type=int, default=D.flythrough_stride,
                    help=f"show every k-th frame of each trajectory in the fly-through (default {D.flythrough_stride};"
                    " 1: all)")
+    p.add_argument("--target-median", type=float, metavar="M",
+                   help="scene scale of a photo input: its median depth becomes M scene units, which sets the "
+                   "parallax of the fixed trajectories (default 2.0, the method's; the pocket models were trained on "
+                   "procedural worlds whose source views have median depth 6.85, 10-90 %%: 5.7-8.0)")
     p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")
 
@@ -93,8 +97,14 @@ def check_diffusion_tokenizer(folder: Path, tokenizer: object) -> None:
 
 
 def config_from_args(args: argparse.Namespace, generator: str, **extra) -> object:
+    from lyra.cli.main import CLIError
     from lyra.pipelines import GenerateConfig
 
+    median = getattr(args, "target_median", None)
+    if median is not None:
+        if "target_median" in extra:  # world inputs keep their own scale
+            raise CLIError("--target-median applies to a photo input; a procedural world keeps its own scale")
+        extra["target_median"] = median
     return GenerateConfig(height=args.height, width=args.width, frames=args.frames, generator=generator,
                           tokenizer=args.tokenizer, decoder=args.decoder, prune=args.prune, mode=args.mode,
                           device=args.device, seed=args.seed, orbit_frames=args.orbit_frames,
@@ -136,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.gen3c:
             raise CLIError("--generator gen3c needs --gen3c DIR (the GEN3C output folder, view folders 0..5)")
         gen_opts = {"root": args.gen3c, "size": (args.height, args.width), "frames": args.frames}
+        if args.target_median is not None:
+            raise CLIError("--target-median does not apply to --generator gen3c (its videos fix the scale)")
     elif args.gen3c:
         raise CLIError("--gen3c DIR is only used with --generator gen3c")
     if args.generator == "diffusion":

@@ -95,6 +95,8 @@ class GenerateConfig:
             raise PipelineError(f"--frames must be 1 + 8k (9, 17, 25, ...), got {self.frames}")
         if not 0.0 <= self.prune < 1.0:
             raise PipelineError(f"--prune must lie in [0, 1), got {self.prune}")
+        if self.target_median is not None and not (math.isfinite(self.target_median) and self.target_median > 0):
+            raise PipelineError(f"--target-median must be a positive number of scene units, got {self.target_median}")
         if self.mode not in ("classic", "eval3d"):
             raise PipelineError(f"--mode must be classic or eval3d, got {self.mode!r}")
         if self.orbit_frames < 1:

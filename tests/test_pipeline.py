@@ -169,6 +169,34 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
                                    "kept_per_pixel": round(kept / (64 * 112), 4)}
     assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 3 + 4
     assert report["tokenizer"] == "shipped" and report["settings"]["frames"] == 17
+    # the real right photo of the pair scores both the scene and depth lifting at its camera
+    m = report["metrics"]
+    assert m["view"].startswith("stereo right") and m["cameras"] == 1
+    assert 0.8 * 64 * 112 < m["baseline_gaussians"] <= 64 * 112  # pixels without ground-truth depth are skipped
+    for row in (m["pipeline"], m["baseline_depth_lifting"]):
+        assert 8.0 < row["psnr"] < 40.0 and 0.0 < row["ssim"] < 1.0
+    assert report["timings_s"]["metrics"] >= 0
+
+
+def test_stereo_view_is_the_right_camera_of_the_pair() -> None:
+    """Depth lifting of the left photo matches the real right photo best with the camera at +baseline (not -, not 0)."""
+    pytest.importorskip("skimage")
+    from lyra.cache3d import depth_to_gaussians
+    from lyra.depth import motorcycle_depth, motorcycle_right_view
+    from lyra.eval import ssim
+    from lyra.pipelines import prepare_source, render_views, stereo_view
+
+    image, depth, K = motorcycle_depth()
+    right, K_right, baseline = motorcycle_right_view()
+    assert baseline == pytest.approx(0.193001)
+    src, scale = prepare_source(image, depth, K, 64, 112)
+    g = depth_to_gaussians(src.image, src.depth, src.camera)
+    scores = {}
+    for b in (-baseline, 0.0, baseline):
+        cams, target = stereo_view(right, K_right, b, scale, 64, 112)
+        assert target.shape == (1, 3, 64, 112) and cams.w2c[0, 0, 3] == pytest.approx(-b * scale)
+        scores[b] = float(ssim(render_views(g, cams, background=(1.0, 1.0, 1.0))[0], target))
+    assert scores[baseline] > scores[0.0] + 0.05 and scores[baseline] > scores[-baseline] + 0.05, scores
 
 
 def test_shipped_versions_and_pairs(tmp_path: Path, capsys) -> None:

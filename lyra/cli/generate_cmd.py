@@ -36,7 +36,7 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
                    " 1: all)")
     p.add_argument("--target-median", type=float, metavar="M",
                    help="scene scale of a photo input: its median depth becomes M scene units, which sets the "
-                   "parallax of the fixed trajectories (default 2.0, the method's; the pocket models were trained on "
+                   f"parallax of the fixed trajectories (default {D.target_median}; the pocket models were trained on "
                    "procedural worlds whose source views have median depth 6.85, 10-90 %%: 5.7-8.0)")
     p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")

@@ -11,6 +11,7 @@ from lyra.depth.stereo import (
     disparity_to_depth,
     motorcycle_calibration,
     motorcycle_depth,
+    motorcycle_right_view,
     parse_calib,
     stereo_depth,
 )
@@ -18,6 +19,6 @@ from lyra.depth.stereo import (
 __all__ = [
     "DEFAULT_TARGET_MEDIAN", "NO_DEPTH_MESSAGE", "DepthError", "DepthInput", "DepthModel", "StereoCalibration",
     "block_matching", "calibrated_depth", "disparity_to_depth", "load_depth", "load_depth_model",
-    "motorcycle_calibration", "motorcycle_depth", "normalize_scene_scale", "parse_calib", "read_exr", "read_pfm",
-    "resize_depth", "resolve_depth", "save_depth", "stereo_depth", "write_exr", "write_pfm",
+    "motorcycle_calibration", "motorcycle_depth", "motorcycle_right_view", "normalize_scene_scale", "parse_calib",
+    "read_exr", "read_pfm", "resize_depth", "resolve_depth", "save_depth", "stereo_depth", "write_exr", "write_pfm",
 ]

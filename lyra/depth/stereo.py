@@ -328,3 +328,23 @@ def motorcycle_depth() -> tuple[Tensor, Tensor, Tensor]:
     calib = motorcycle_calibration()
     image = torch.from_numpy(np.ascontiguousarray(left)).permute(2, 0, 1).float() / 255.0
     return image, calibrated_depth(disp, calib), calib.K()
+
+
+def motorcycle_right_view() -> tuple[Tensor, Tensor, float]:
+    """The right image of the same pair, a real novel view of :func:`motorcycle_depth`'s scene.
+
+    Returns:
+        image [3, 500, 741] float32 in [0, 1]; K [3, 3] of the right camera (principal point shifted by doffs);
+        the baseline in metres (the right camera sits at +x of the left one, same orientation: rectified pair).
+    """
+    try:
+        from skimage.data import stereo_motorcycle
+    except ImportError as e:
+        raise DepthError("the motorcycle example needs scikit-image: pip install scikit-image") from e
+    _, right, _ = stereo_motorcycle()
+    calib = motorcycle_calibration()
+    K = calib.K().clone()
+    K[0, 2] += calib.doffs
+    image = torch.from_numpy(np.ascontiguousarray(right)).permute(2, 0, 1).float() / 255.0
+    return image, K, calib.baseline * calib.baseline_unit
+

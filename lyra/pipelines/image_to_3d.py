@@ -79,7 +79,7 @@ class GenerateConfig:
     mode: str = "classic"
     device: str = "cpu"
     seed: int = 0
-    target_median: float | None = DEFAULT_TARGET_MEDIAN
+    target_median: float | None = DEFAULT.target_median
     fov_x_deg: float = 60.0
     movement_factor: float = 1.0
     center_depth: float = 1.0
@@ -455,18 +455,46 @@ def world_metrics(result: PipelineResult, world: Any, source: SourceView, cfg: G
     The baseline is plain depth lifting: every source pixel one Gaussian (``depth_to_gaussians``), no decoder.
     ``cameras`` default to the run's novel orbit (off the method's trajectories).
     """
+    cams = result.novel_cameras if cameras is None else cameras
+    ours = result.novel_rgb if cameras is None else None
+    return novel_view_metrics(result, source, cfg, cams, world.render(cams, 0.0, supersample=2).rgb, ours)
+
+
+@torch.no_grad()
+def novel_view_metrics(result: PipelineResult, source: SourceView, cfg: GenerateConfig, cameras: Cameras,
+                       target: Tensor, rendered: Tensor | None = None) -> dict[str, Any]:
+    """PSNR / SSIM of the pipeline's scene and of plain depth lifting (every source pixel one Gaussian, no decoder)
+    at ``cameras`` against ``target`` [N, 3, H, W] in [0, 1]; ``rendered``: the scene's renders there if known."""
     from lyra.cache3d import depth_to_gaussians
 
     psnr, ssim = _metrics()
-    cams = result.novel_cameras if cameras is None else cameras
-    gt = world.render(cams, 0.0, supersample=2).rgb
-    ours = result.novel_rgb if cameras is None else render_views(result.gaussians, cams, mode=cfg.mode,
-                                                                  device=cfg.device, background=cfg.background)[0]
+    ours = rendered if rendered is not None else render_views(result.gaussians, cameras, mode=cfg.mode,
+                                                              device=cfg.device, background=cfg.background)[0]
     base_g = depth_to_gaussians(source.image, source.depth, source.camera)
-    base = render_views(base_g, cams, mode=cfg.mode, device=cfg.device, background=cfg.background)[0]
+    base = render_views(base_g, cameras, mode=cfg.mode, device=cfg.device, background=cfg.background)[0]
 
     def scores(x: Tensor) -> dict[str, float]:
-        return {"psnr": float(psnr(x, gt).mean()), "ssim": float(ssim(x, gt))}
+        return {"psnr": float(psnr(x, target).mean()), "ssim": float(ssim(x, target))}
 
-    return {"cameras": len(cams), "pipeline": scores(ours), "baseline_depth_lifting": scores(base),
+    return {"cameras": len(cameras), "pipeline": scores(ours), "baseline_depth_lifting": scores(base),
             "baseline_gaussians": len(base_g), "pipeline_gaussians": len(result.gaussians)}
+
+
+def stereo_view(image: Tensor, K: Tensor, baseline: float, scale: float, height: int,
+                width: int) -> tuple[Cameras, Tensor]:
+    """The second camera of a rectified stereo pair as a novel view of a scene made from the first image.
+
+    Args:
+        image: [3, H0, W0] the second image in [0, 1]; K: its [3, 3] intrinsics at H0×W0.
+        baseline: camera distance in the first image's depth unit (the second camera at +x, same orientation).
+        scale: the run's depth scale (scene units per depth unit, report ``depth_scale``).
+        height, width: the run's working size (the image is cropped and resized as the source was).
+    Returns:
+        (the camera in scene units, world = the first camera; the image [1, 3, height, width]).
+    """
+    from lyra.data.reader import crop_resize
+
+    img, K1 = crop_resize(image.float()[None], K.float().reshape(1, 3, 3), (height, width))
+    w2c = torch.eye(4)
+    w2c[0, 3] = -baseline * scale
+    return Cameras(w2c[None], K1, height, width), img.clamp(0, 1)

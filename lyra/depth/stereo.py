@@ -347,4 +347,3 @@ def motorcycle_right_view() -> tuple[Tensor, Tensor, float]:
     K[0, 2] += calib.doffs
     image = torch.from_numpy(np.ascontiguousarray(right)).permute(2, 0, 1).float() / 255.0
     return image, K, calib.baseline * calib.baseline_unit
-

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.world:
         return _run_world(args, timer, out, name, options)
     from lyra.depth import motorcycle_depth, motorcycle_right_view
-    from lyra.pipelines import generate_from_image, novel_view_metrics, prepare_source, stereo_view, write_report
+    from lyra.pipelines import generate_from_image, novel_view_metrics, stereo_view
 
     cfg = config_from_args(args, name, generator_options=options)
     with timer.stage("example photo", "Middlebury Motorcycle (scikit-image), ground-truth depth"):
@@ -60,14 +60,10 @@ def run(args: argparse.Namespace) -> int:
     def build(tmp: Path):
         result = generate_from_image(image, cfg, tmp, depth=depth, K=K, timer=timer, input_info=info)
         with timer.stage("metrics", "the right camera of the stereo pair vs the real right image"):
-            source, scale = prepare_source(image, depth, K, cfg.height, cfg.width, target_median=cfg.target_median)
-            cams, target = stereo_view(right, K_right, baseline, scale, cfg.height, cfg.width)
+            cams, target = stereo_view(right, K_right, baseline, result.report["depth_scale"], cfg.height, cfg.width)
             result.report["metrics"] = {"view": "stereo right camera (real photo)",
-                                        **novel_view_metrics(result, source, cfg, cams, target)}
-        result.report["timings_s"] = dict(timer.timings)
-        result.report["total_s"] = sum(timer.timings.values())
-        write_report(tmp / "report.json", result.report)
-        return result
+                                        **novel_view_metrics(result, result.source, cfg, cams, target)}
+        return _rewrite_report(result, timer, tmp)
 
     result = build_outputs(args.out, build)
     print_summary(result, out)
@@ -80,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_world(args: argparse.Namespace, timer, out: Path, name: str, options: dict) -> int:
-    from lyra.pipelines import load_models, run_pipeline, source_from_world, world_metrics, write_report
+    from lyra.pipelines import load_models, run_pipeline, source_from_world, world_metrics
     from lyra.world import generate_world
 
     world = generate_world(args.world_seed, args.world_kind, photos="heldout")  # evaluation: never training photos
@@ -96,10 +92,7 @@ def _run_world(args: argparse.Namespace, timer, out: Path, name: str, options: d
         with timer.stage("metrics", f"{cfg.orbit_frames} novel cameras vs exact world renders"):
             result.report["metrics"] = {"generator": name, **world_metrics(result, world, source, cfg)}
         result.report["generator"] = {"name": name, **options}
-        result.report["timings_s"] = dict(timer.timings)
-        result.report["total_s"] = sum(timer.timings.values())
-        write_report(tmp / "report.json", result.report)
-        return result
+        return _rewrite_report(result, timer, tmp)
 
     result = build_outputs(args.out, build)
     m = result.report["metrics"]
@@ -111,6 +104,16 @@ def _run_world(args: argparse.Namespace, timer, out: Path, name: str, options: d
     print(f"  baseline (depth lifting, {m['baseline_gaussians']} Gaussians):  PSNR {b['psnr']:.2f} dB, "
           f"SSIM {b['ssim']:.3f}")
     return 0
+
+
+def _rewrite_report(result, timer, folder: Path):
+    """``report.json`` again, with what was added after the pipeline wrote it and the timings of every stage."""
+    from lyra.pipelines import write_report
+
+    result.report["timings_s"] = dict(timer.timings)
+    result.report["total_s"] = sum(timer.timings.values())
+    write_report(folder / "report.json", result.report)
+    return result
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

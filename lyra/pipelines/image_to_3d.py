@@ -121,6 +121,7 @@ class PipelineResult:
         out: the run folder.
         novel_cameras: the orbit cameras appended to the fly-through.
         novel_rgb: [N, 3, H, W] renders at ``novel_cameras``.
+        source: the prepared source view the run started from (working size, scene units).
     """
 
     gaussians: Any
@@ -129,6 +130,7 @@ class PipelineResult:
     out: Path
     novel_cameras: Cameras
     novel_rgb: Tensor
+    source: SourceView
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -386,7 +388,7 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
     }
     report["total_s"] = sum(timer.timings.values())
     write_report(out / OUTPUT_FILES["report"], report)
-    return PipelineResult(g, samples, report, out, novel, novel_rgb)
+    return PipelineResult(g, samples, report, out, novel, novel_rgb, source)
 
 
 def generate_from_image(

@@ -441,3 +441,38 @@ def test_loss_series_joins_a_sparse_validation_loss(tmp_path: Path) -> None:
     assert list(series) == ["loss", "val_loss"]
     assert series["val_loss"] == ([3, 6], [2.0 / 3, 2.0 / 6]) and series["loss"][0] == [1, 2, 3, 4, 5, 6]
     assert log.plot().endswith("losses.png")
+
+
+def test_plucker_latents_are_kept_on_disk_per_tokenizer(tmp_path: Path, monkeypatch) -> None:
+    """A second cache (a restarted trainer) reads the encoded Plücker maps from disk instead of encoding them again;
+    a tokenizer with other weights does not see them, and a torn file is encoded again."""
+    import lyra.train.conditioning as cond_mod
+    from lyra.train.conditioning import ConditioningCache
+
+    cams = method_trajectories(default_intrinsics(H, W, 60.0), H, W, T, seed=3)[1]
+    first = ConditioningCache(tiny_tokenizer(), disk=tmp_path)
+    pl, o, d = first.trajectory(cams)
+    files = list(tmp_path.rglob("*.pt"))
+    assert len(files) == 1 and first.disk_hits == 0
+
+    calls = []
+    real = cond_mod.encode_plucker
+    monkeypatch.setattr(cond_mod, "encode_plucker", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = ConditioningCache(tiny_tokenizer(), disk=tmp_path)
+    pl2, o2, d2 = again.trajectory(cams)
+    assert calls == [] and again.disk_hits == 1
+    for a, b in ((pl, pl2), (o, o2), (d, d2)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+    other = ConditioningCache(tiny_tokenizer(seed=1), disk=tmp_path)  # other weights: its own sub-folder
+    pl3 = other.trajectory(cams)[0]
+    assert calls == [1] and other.disk_hits == 0 and not torch.equal(pl3, pl)
+    assert len(list(tmp_path.rglob("*.pt"))) == 2
+
+    files[0].write_bytes(b"torn")
+    torn = ConditioningCache(tiny_tokenizer(), disk=tmp_path)
+    torch.testing.assert_close(torn.trajectory(cams)[0], pl, rtol=0, atol=0)
+    assert calls == [1, 1] and torn.disk_hits == 0
+    assert TrainConfig(output_dir=str(tmp_path / "run")).conditioning_cache_dir() == str(
+        tmp_path / "run" / "conditioning-cache")
+    assert TrainConfig(conditioning_cache="off").conditioning_cache_dir() is None

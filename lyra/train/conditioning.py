@@ -10,14 +10,17 @@ tokenizer: the T input frames as one video (T_l latent frames), the target time 
 the decoder takes both stacked, [T_l + 1, C, h, w].
 
 Everything here depends only on the cameras or the times, so results are cached (keyed by the values) in small
-LRU caches.
+LRU caches; the Plücker latents can also be kept on disk (``disk``), so that a restarted or a later training stage
+does not encode them again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -92,6 +95,19 @@ def encode_plucker(tokenizer: VideoTokenizer, cams: Cameras, device: torch.devic
     return torch.cat(halves, 0).permute(1, 0, 2, 3).contiguous()
 
 
+def tokenizer_key(tokenizer: VideoTokenizer) -> str | None:
+    """A hash of a tokenizer's class, parameters and buffers (what its encodings depend on); None for a tokenizer that
+    is not a torch module (its weights cannot be read here)."""
+    if not hasattr(tokenizer, "state_dict"):
+        return None
+    h = hashlib.sha1(type(tokenizer).__name__.encode())
+    state = tokenizer.state_dict()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class ConditioningCache:
     """Plücker latents and placement rays per trajectory, computed once per distinct camera set, and time latents per
     distinct set of times (LRU).
@@ -100,15 +116,40 @@ class ConditioningCache:
         tokenizer: the frozen tokenizer that encodes the Plücker halves and the time maps.
         max_items: trajectories kept (each holds [T_l, 2C, h, w] + 2·[T, 3, h, w] floats); as many time entries.
         device: where encoding runs; cached tensors live on CPU.
+        disk: a folder that also keeps the Plücker latents (one ``.pt`` file per camera set, under a sub-folder named
+            by the tokenizer's weights, so another tokenizer never reads them); None: memory only (also for a
+            tokenizer that is not a torch module).
     """
 
-    def __init__(self, tokenizer: VideoTokenizer, max_items: int = 4096, device: torch.device | str = "cpu"):
+    def __init__(self, tokenizer: VideoTokenizer, max_items: int = 4096, device: torch.device | str = "cpu",
+                 disk: str | os.PathLike | None = None):
         self.tokenizer = tokenizer
         self.max_items = max_items
         self.device = device
+        tok_key = tokenizer_key(tokenizer) if disk is not None else None
+        self.disk = Path(disk) / tok_key if disk is not None and tok_key is not None else None
         self._cache: OrderedDict[str, tuple[Tensor, Tensor, Tensor]] = OrderedDict()
         self._times: OrderedDict[str, Tensor] = OrderedDict()
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.disk_hits = 0
+
+    def _plucker(self, key: str, cams: Cameras) -> Tensor:
+        """Encoded Plücker map of ``cams``: from the disk cache when it holds it, else encoded (and stored there)."""
+        path = self.disk / f"{key}.pt" if self.disk is not None else None
+        if path is not None and path.is_file():
+            try:
+                pl = torch.load(path, map_location="cpu", weights_only=True)
+                if isinstance(pl, Tensor):
+                    self.disk_hits += 1
+                    return pl
+            except Exception:  # a torn or foreign file (any unpickling error): encode again and overwrite it
+                pass
+        pl = encode_plucker(self.tokenizer, cams, self.device).cpu()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save(pl, tmp)
+            os.replace(tmp, path)  # atomic: a reader never sees half a file
+        return pl
 
     def trajectory(self, cams: Cameras) -> tuple[Tensor, Tensor, Tensor]:
         """(plucker [T_l, 2C, h, w], rays_o [T, 3, h, w], rays_d [T, 3, h, w]) of one trajectory."""
@@ -118,7 +159,7 @@ class ConditioningCache:
             self._cache.move_to_end(key)
             return self._cache[key]
         self.misses += 1
-        pl = encode_plucker(self.tokenizer, cams, self.device).cpu()
+        pl = self._plucker(key, cams)
         o, d = latent_rays(cams.to("cpu"), self.tokenizer.spatial_compression)
         item = (pl, o[0], d[0])
         self._cache[key] = item

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -169,6 +170,9 @@ class TrainConfig:
         log_every: CSV/progress period (steps).
         threads: torch CPU threads per process (0: leave torch's default).
         device: "auto", "cpu" or "cuda".
+        conditioning_cache: folder that keeps the tokenizer-encoded Plücker maps on disk across restarts and stages
+            (keyed by the tokenizer's weights and the camera values); None: ``<output_dir>/conditioning-cache``;
+            "off": memory only.
     """
 
     name: str = "stage"
@@ -185,11 +189,18 @@ class TrainConfig:
     log_every: int = 10
     threads: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    conditioning_cache: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+
+    def conditioning_cache_dir(self) -> str | None:
+        """The on-disk Plücker cache folder (``conditioning_cache``), or None when it is "off"."""
+        if self.conditioning_cache is None:
+            return str(Path(self.output_dir) / "conditioning-cache")
+        return None if self.conditioning_cache == "off" else self.conditioning_cache
 
     def validate(self) -> TrainConfig:
         checks = [

@@ -190,7 +190,7 @@ class Trainer:
             tokenizer.requires_grad_(False)
             tokenizer.eval()
         self.source = source if source is not None else SceneSource(cfg.data, "train", cfg.seed)
-        self.cond = ConditioningCache(tokenizer, device=self.device)
+        self.cond = ConditioningCache(tokenizer, device=self.device, disk=cfg.conditioning_cache_dir())
         self.lpips = None
         if cfg.loss.lpips_weights:
             self.lpips = LPIPSVGG.from_files(cfg.loss.lpips_weights).to(self.device)

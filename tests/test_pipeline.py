@@ -168,7 +168,7 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     assert report["gaussians"] == {"decoded": decoded, "kept": kept, "prune_ratio": 0.8,
                                    "kept_per_pixel": round(kept / (64 * 112), 4)}
     assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 3 + 4
-    assert report["tokenizer"] == "shipped" and report["settings"]["frames"] == 17
+    assert report["tokenizer"] == "pocket-v1" and report["settings"]["frames"] == 17
     # the real right photo of the pair scores both the scene and depth lifting at its camera
     m = report["metrics"]
     assert m["view"].startswith("stereo right") and m["cameras"] == 1
@@ -214,6 +214,35 @@ def test_shipped_versions_and_pairs(tmp_path: Path, capsys) -> None:
     # a decoder reads only its own tokenizer's latents: mixing shipped versions is refused before loading
     rc = main(["demo", "--out", str(tmp_path / "x"), "--tokenizer", "pocket-v2", "--decoder", "pocket-v1", "--quiet"])
     assert rc == 2 and "reads the latents of tokenizer pocket-v1" in capsys.readouterr().err
+
+
+def test_version_sets_the_defaults_and_explicit_options_win() -> None:
+    """--version (or the version --tokenizer/--decoder names) gives the models and the setting; explicit flags win."""
+    from lyra.cli.generate_cmd import apply_version, config_from_args
+    from lyra.cli.main import build_parser
+    from lyra.utils.shipped import SETTINGS
+
+    def parsed(*argv: str):
+        args = build_parser().parse_args(["demo", *argv])
+        apply_version(args)
+        return args
+
+    a = parsed()
+    assert (a.version, a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune) == \
+        ("pocket-v1", "pocket-v1", "pocket-v1", 64, 112, 17, 0.8)
+    v2 = SETTINGS["pocket-v2"]
+    for argv in (["--version", "pocket-v2"], ["--tokenizer", "pocket-v2"], ["--decoder", "pocket-v2"]):
+        a = parsed(*argv)
+        assert (a.version, a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune, a.flythrough_stride) == \
+            ("pocket-v2", "pocket-v2", "pocket-v2", v2.height, v2.width, v2.frames, v2.prune, v2.flythrough_stride)
+        assert config_from_args(a, "cache").target_median == v2.target_median  # a photo input's scale
+        assert config_from_args(a, "oracle", target_median=None).target_median is None  # a world keeps its own
+    a = parsed("--version", "pocket-v2", "--height", "64", "--width", "112", "--frames", "17", "--prune", "0.5",
+               "--decoder", "runs/some-checkpoint", "--target-median", "3")
+    assert (a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune) == \
+        ("pocket-v2", "runs/some-checkpoint", 64, 112, 17, 0.5)
+    assert config_from_args(a, "cache").target_median == 3.0
+    assert parsed("--version", "shipped").version == "pocket-v1"
 
 
 def test_flythrough_stride_shows_every_kth_trajectory_frame(models, tmp_path: Path, capsys) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from lyra.cli.generate_cmd import (
     add_diffusion_args,
     add_pipeline_args,
+    apply_version,
     build_outputs,
     config_from_args,
     diffusion_options,
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from lyra.pipelines import StageTimer
 
     timer = StageTimer(quiet=args.quiet)
+    apply_version(args)
     out = Path(args.out)
     name, options = generator_choice(args)
     if args.world:

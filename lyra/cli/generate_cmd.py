@@ -9,35 +9,45 @@ from typing import Any
 
 
 def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
-    """Options shared by ``lyra generate`` and ``lyra demo`` (models, resolution, rendering); defaults are
-    :class:`lyra.pipelines.GenerateConfig`'s (the shipped version's setting)."""
-    from lyra.utils.shipped import DEFAULT as D
+    """Options shared by ``lyra generate`` and ``lyra demo`` (models, resolution, rendering); model, resolution and
+    pruning defaults come from a shipped version's setting (:mod:`lyra.utils.shipped`, see :func:`apply_version`)."""
+    from lyra.utils.shipped import DEFAULT_VERSION, SETTINGS, SHIPPED_NAMES
 
+    v1, v2 = SETTINGS["pocket-v1"], SETTINGS["pocket-v2"]
     if default_out is None:
         p.add_argument("--out", required=True, help="output folder (created)")
     else:
         p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--frames", type=int, default=D.frames, help=f"frames per trajectory, 1 + 8k (default {D.frames})")
-    p.add_argument("--height", type=int, default=D.height, help=f"image height, multiple of 16 (default {D.height}; "
-                   "pocket-v2 works at 176 x 320 with --frames 49)")
-    p.add_argument("--width", type=int, default=D.width, help=f"image width, multiple of 16 (default {D.width})")
-    p.add_argument("--decoder", default="shipped", help="'shipped' (= pocket-v1), 'pocket-v2' or a decoder folder "
-                   "(config.json + model.safetensors)")
-    p.add_argument("--tokenizer", default="shipped", help="'shipped' (= pocket-v1), 'pocket-v2' or a tokenizer "
-                   "folder (native, Cosmos); a shipped decoder needs the tokenizer of its version")
-    p.add_argument("--prune", type=float, default=D.prune,
-                   help=f"fraction of Gaussians dropped by opacity (default {D.prune})")
+    p.add_argument("--version", choices=SHIPPED_NAMES, metavar="NAME",
+                   help="shipped version whose models and setting give the defaults of --tokenizer, --decoder, "
+                   "--height, --width, --frames, --prune, --flythrough-stride and --target-median: pocket-v1 "
+                   f"({v1.height}x{v1.width}, {v1.frames} frames) or pocket-v2 ({v2.height}x{v2.width}, {v2.frames} "
+                   f"frames, prune {v2.prune}); default: the version --tokenizer or --decoder names, else "
+                   f"{DEFAULT_VERSION}")
+    p.add_argument("--frames", type=int, help=f"frames per trajectory, 1 + 8k (default: the version's, {v1.frames} / "
+                   f"{v2.frames})")
+    p.add_argument("--height", type=int, help=f"image height, multiple of 16 (default: the version's, {v1.height} / "
+                   f"{v2.height})")
+    p.add_argument("--width", type=int, help=f"image width, multiple of 16 (default: the version's, {v1.width} / "
+                   f"{v2.width})")
+    p.add_argument("--decoder", help="a shipped version ('shipped' = pocket-v1, 'pocket-v2') or a decoder folder "
+                   "(config.json + model.safetensors); default: the version's")
+    p.add_argument("--tokenizer", help="a shipped version ('shipped' = pocket-v1, 'pocket-v2') or a tokenizer folder "
+                   "(native, Cosmos); a shipped decoder needs the tokenizer of its version; default: the version's")
+    p.add_argument("--prune", type=float, help="fraction of Gaussians dropped by opacity (default: the version's, "
+                   f"{v1.prune} / {v2.prune})")
     p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the outputs")
     p.add_argument("--orbit-frames", type=int, default=48, help="novel-orbit frames after the "
                    "trajectories in the fly-through (default 48)")
-    p.add_argument("--flythrough-stride", type=int, default=D.flythrough_stride,
-                   help=f"show every k-th frame of each trajectory in the fly-through (default {D.flythrough_stride};"
-                   " 1: all)")
+    p.add_argument("--flythrough-stride", type=int,
+                   help="show every k-th frame of each trajectory in the fly-through (1: all; default: the version's, "
+                   f"{v1.flythrough_stride} / {v2.flythrough_stride})")
     p.add_argument("--target-median", type=float, metavar="M",
                    help="scene scale of a photo input: its median depth becomes M scene units, which sets the "
-                   f"parallax of the fixed trajectories (default {D.target_median}; the pocket models were trained on "
-                   "procedural worlds whose source views have median depth 6.85, 10-90 %%: 5.7-8.0)")
+                   f"parallax of the fixed trajectories (default: the version's, {v1.target_median} / "
+                   f"{v2.target_median}; the pocket models were trained on procedural worlds whose source views have "
+                   "median depth 6.85, 10-90 %%: 5.7-8.0)")
     p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")
 
@@ -96,15 +106,37 @@ def check_diffusion_tokenizer(folder: Path, tokenizer: object) -> None:
                        f"{tokenizer} ({have}); add --tokenizer {wanted} and a decoder of that version")
 
 
+def apply_version(args: argparse.Namespace) -> str:
+    """Fill the model, resolution and pruning options left unset from a shipped version's setting; returns the
+    version. The version is ``--version``, else the one ``--tokenizer`` or ``--decoder`` names, else the default
+    (idempotent: a second call changes nothing)."""
+    from lyra.utils.shipped import DEFAULT_VERSION, SETTINGS, shipped_version
+
+    version = (shipped_version(args.version) if getattr(args, "version", None) else None) \
+        or (shipped_version(args.tokenizer) if args.tokenizer else None) \
+        or (shipped_version(args.decoder) if args.decoder else None) or DEFAULT_VERSION
+    s = SETTINGS[version]
+    for name, value in (("tokenizer", version), ("decoder", version), ("height", s.height), ("width", s.width),
+                        ("frames", s.frames), ("prune", s.prune), ("flythrough_stride", s.flythrough_stride)):
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    args.version = version
+    return version
+
+
 def config_from_args(args: argparse.Namespace, generator: str, **extra) -> object:
     from lyra.cli.main import CLIError
     from lyra.pipelines import GenerateConfig
+    from lyra.utils.shipped import SETTINGS
 
+    version = apply_version(args)
     median = getattr(args, "target_median", None)
     if median is not None:
         if "target_median" in extra:  # world inputs keep their own scale
             raise CLIError("--target-median applies to a photo input; a procedural world keeps its own scale")
         extra["target_median"] = median
+    elif "target_median" not in extra:
+        extra["target_median"] = SETTINGS[version].target_median
     return GenerateConfig(height=args.height, width=args.width, frames=args.frames, generator=generator,
                           tokenizer=args.tokenizer, decoder=args.decoder, prune=args.prune, mode=args.mode,
                           device=args.device, seed=args.seed, orbit_frames=args.orbit_frames,
@@ -141,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from lyra.pipelines import StageTimer
 
     timer = StageTimer(quiet=args.quiet)
+    apply_version(args)
     gen_opts: dict = {}
     if args.generator == "gen3c":
         if not args.gen3c:

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9's must-show protocol: `lyra demo --world` on six held-out worlds (no SDG run uses these seeds; photo worlds
 # show held-out photos), pipeline vs depth lifting, PSNR / SSIM at the novel orbit against exact renders.
-#   bash configs/pocket-v2/worlds_eval.sh OUTROOT [extra lyra demo args, e.g. --decoder DIR --tokenizer pocket-v2
-#                                                  --height 176 --width 320 --frames 49 --prune 0.78]
+#   bash configs/pocket-v2/worlds_eval.sh OUTROOT [extra lyra demo args, e.g. --version pocket-v2 --decoder DIR]
 set -euo pipefail
 out=${1:?usage: worlds_eval.sh OUTROOT [lyra demo args...]}; shift
 for pair in room:0 yard:1 photo:2 room:3 yard:4 photo:5; do

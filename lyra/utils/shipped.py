@@ -4,8 +4,8 @@ A shipped *version* is a tokenizer and the decoder trained on its latents, with 
 ``pocket-v1`` (also ``pocket`` and ``native``): 64x112, 17 frames, the default (``shipped``). ``pocket-v2``: 176x320,
 49 frames; its tokenizer ships, its decoder (``lyra/assets/decoder-v2``, configs/pocket-v2) ships as a snapshot of a
 training run that goes on (its model card) and becomes the default (``DEFAULT_VERSION``) when it is sharp. A decoder
-only works with the tokenizer of its version. ``dynamic_decoder``: the version's time-conditioned decoder (video → 4D), where one ships (pocket-v1:
-``lyra/assets/decoder-dynamic``).
+only works with the tokenizer of its version. ``dynamic_decoder``: the version's time-conditioned decoder
+(video → 4D), where one ships (pocket-v1: ``lyra/assets/decoder-dynamic``).
 """
 
 from __future__ import annotations

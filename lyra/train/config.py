@@ -171,8 +171,8 @@ class TrainConfig:
         threads: torch CPU threads per process (0: leave torch's default).
         device: "auto", "cpu" or "cuda".
         conditioning_cache: folder that keeps the tokenizer-encoded Plücker maps on disk across restarts and stages
-            (keyed by the tokenizer's weights and the camera values); None: ``<output_dir>/conditioning-cache``;
-            "off": memory only.
+            (keyed by the tokenizer's weights and the camera values; one file per trajectory, 0.8 MB at 176×320 and
+            49 frames; delete the folder to reclaim it); None: ``<output_dir>/conditioning-cache``; "off": memory only.
     """
 
     name: str = "stage"

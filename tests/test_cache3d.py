@@ -483,3 +483,63 @@ def test_warp_then_inpaint_world() -> None:
     assert hole.any()
     # filled holes are closer to the truth than a grey fill
     assert (filled - gt).abs()[hole].mean() < (0.5 - gt).abs()[hole].mean()
+
+
+def _points_gaussians(points: torch.Tensor, color: float) -> "Gaussians":
+    from lyra.gaussians import Gaussians
+
+    n = points.shape[0]
+    quats = torch.zeros(n, 4)
+    quats[:, 0] = 1
+    return Gaussians(means=points, quats=quats, scales=torch.full((n, 3), 0.2), opacities=torch.full((n,), 0.9),
+                     colors=torch.full((n, 3), color))
+
+
+def test_explained_by_source_keeps_what_the_view_cannot_see() -> None:
+    from lyra.cache3d import explained_by_source
+
+    c = cam()  # 16 x 24, f 20, principal point at the centre, at the origin
+    depth = torch.full((1, 16, 24), 2.0)
+    depth[:, :, :4] = 0.0  # no depth in the four left columns (x < -0.8 z)
+    pts = torch.tensor([
+        [0.0, 0.0, 2.0],    # on the surface: explained
+        [0.0, 0.0, 1.0],    # in front of it, where the view saw free space: explained
+        [0.0, 0.0, 2.05],   # within the 5 % band: explained
+        [0.0, 0.0, 3.0],    # behind it: a disocclusion a novel view may see
+        [5.0, 0.0, 2.0],    # outside the frustum
+        [0.0, 0.0, -1.0],   # behind the camera
+        [-1.8, 0.0, 2.0],   # on a pixel without depth
+    ])
+    got = explained_by_source(pts, depth, c)
+    assert got.tolist() == [True, True, True, False, False, False, False]
+    assert explained_by_source(pts, depth, c, tolerance=0.6)[3]  # 3.0 <= 2 * 1.6
+    with pytest.raises(ValueError, match="one camera"):
+        explained_by_source(pts, depth, Cameras.cat([c, c]))
+    with pytest.raises(ValueError, match="depth is"):
+        explained_by_source(pts, depth[..., :8], c)
+
+
+def test_anchoring_restores_the_source_view_and_keeps_the_fill() -> None:
+    """A decoded scene that is wrong on the visible surface renders the source image exactly once anchored, and the
+    decoded Gaussians behind the surface survive for the views that look behind it."""
+    from lyra.cache3d import anchor_to_source
+    from lyra.render import rasterize
+
+    h, w = 16, 24
+    c = cam(h, w)
+    image = F.interpolate(random_rgb(4, 6, seed=3)[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    depth = torch.full((1, h, w), 2.0)
+    surface = unproject_depth(depth, c).reshape(-1, 3)
+    behind = surface[::7] * 1.5
+    wrong = _points_gaussians(torch.cat([surface, behind]), 0.5)  # flat grey everywhere
+    anchored, dropped = anchor_to_source(wrong, image, depth, c)
+    assert dropped == h * w
+    assert len(anchored) == h * w + len(behind)
+    assert torch.allclose(anchored.means[h * w:], behind)
+    bg = torch.ones(3)
+    before = rasterize(wrong, c, bg, near=0.01).rgb[0]
+    after = rasterize(anchored, c, bg, near=0.01).rgb[0]
+    lifted = rasterize(depth_to_gaussians(image, depth, c), c, bg, near=0.01).rgb[0]
+    assert (after - lifted).abs().max() < 0.01  # the fill behind the surface stays hidden from the source camera
+    err_before, err_after = (before - image).abs().mean(), (after - image).abs().mean()
+    assert err_after < 0.5 * err_before, (err_after, err_before)

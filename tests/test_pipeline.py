@@ -96,11 +96,15 @@ def test_generate_end_to_end_writes_every_output(models, tmp_path: Path, capsys)
     d_m = crop_resize(depth[None], torch.eye(3)[None], (H, W), mode="nearest")[0]
     assert report["depth_scale"] * float(d_m[d_m > 0].median()) == pytest.approx(2.0, rel=1e-4)
     assert report["input"]["depth_source"] == "file"
-    # Gaussians: V*T*h*w decoded, 20 % kept
+    # Gaussians: V*T*h*w decoded, 20 % kept; anchored (the default): the source view's H*W pixels (all with depth)
+    # replace the kept ones it explains
     n_all = 6 * T * (H // 8) * (W // 8)
-    assert report["gaussians"]["decoded"] == n_all
+    gs = report["gaussians"]
+    assert gs["decoded"] == n_all and gs["source_gaussians"] == H * W
+    assert 0 < gs["decoded_dropped"] <= int(n_all * 0.2)
     g = load_gaussians(out / "scene.ply")
-    assert len(g) == report["gaussians"]["kept"] == int(n_all * 0.2)
+    assert len(g) == gs["kept"] == H * W + int(n_all * 0.2) - gs["decoded_dropped"]
+    assert report["timings_s"]["anchor"] >= 0
     assert report["gaussians"]["kept_per_pixel"] == pytest.approx(len(g) / (H * W), abs=1e-4)
     assert len(load_gaussians(out / "scene.spz")) == len(g)
     video = read_video(out / "flythrough.mp4")
@@ -121,11 +125,14 @@ def test_target_median_sets_the_scene_scale(models, tmp_path: Path, capsys) -> N
     np.save(tmp_path / "depth.npy", depth[0].numpy())
     out = tmp_path / "run"
     rc = main(["generate", str(tmp_path / "in.png"), "--depth", str(tmp_path / "depth.npy"), "--target-median", "6.85",
-               *tiny_args(models, out)])
+               "--no-anchor-source", *tiny_args(models, out)])
     assert rc == 0, capsys.readouterr().err
     from lyra.data.reader import crop_resize
 
     report = json.loads((out / "report.json").read_text())
+    # not anchored: the decoder's Gaussians alone, 20 % of them kept
+    assert report["gaussians"]["kept"] == int(6 * T * (H // 8) * (W // 8) * 0.2)
+    assert "decoded_dropped" not in report["gaussians"] and "anchor" not in report["timings_s"]
     d = crop_resize(depth[None], torch.eye(3)[None], (H, W), mode="nearest")[0]
     assert report["depth_scale"] * float(d[d > 0].median()) == pytest.approx(6.85, rel=1e-4)
     assert report["settings"]["target_median"] == 6.85
@@ -164,9 +171,12 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     report = json.loads((out / "report.json").read_text())
     # the default setting (pocket-v1): 64 x 112, 17 frames, 6 trajectories, one Gaussian per 8 x 8 pixels per frame
     decoded = 6 * 17 * 8 * 14
-    kept = int(decoded * 0.2)
-    assert report["gaussians"] == {"decoded": decoded, "kept": kept, "prune_ratio": 0.8,
-                                   "kept_per_pixel": round(kept / (64 * 112), 4)}
+    gs = report["gaussians"]
+    assert (gs["decoded"], gs["prune_ratio"]) == (decoded, 0.8)
+    # anchored: the pixels with depth, then the 20 % kept decoded Gaussians that the source view does not explain
+    assert gs["source_gaussians"] == report["metrics"]["baseline_gaussians"]
+    assert gs["kept"] == gs["source_gaussians"] + int(decoded * 0.2) - gs["decoded_dropped"]
+    assert gs["kept_per_pixel"] == round(gs["kept"] / (64 * 112), 4)
     assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 3 + 4
     assert report["tokenizer"] == "pocket-v1" and report["settings"]["frames"] == 17
     # the real right photo of the pair scores both the scene and depth lifting at its camera
@@ -272,8 +282,11 @@ def test_demo_world_reports_metrics(models, tmp_path: Path, capsys) -> None:
     for k in ("pipeline", "baseline_depth_lifting"):
         assert np.isfinite(m[k]["psnr"]) and -1 <= m[k]["ssim"] <= 1
     assert m["baseline_gaussians"] == H * W and "metrics" in report["timings_s"]
-    # an untrained decoder is far from the truth; exact depth lifting is close to it
-    assert m["baseline_depth_lifting"]["psnr"] > m["pipeline"]["psnr"]
+    # an untrained decoder is far from the truth; exact depth lifting is close to it, and anchoring to the source
+    # view (the default) recovers most of that
+    assert m["baseline_depth_lifting"]["psnr"] > m["decoder_only"]["psnr"] + 3
+    assert m["pipeline"]["psnr"] > m["decoder_only"]["psnr"] + 3
+    assert "decoder alone" in text
 
 
 def test_pipeline_never_decodes_teacher_frames(models, tmp_path: Path, monkeypatch) -> None:

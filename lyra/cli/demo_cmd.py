@@ -103,6 +103,9 @@ def _run_world(args: argparse.Namespace, timer, out: Path, name: str, options: d
     print(f"novel views ({m['cameras']} cameras off the trajectories), vs the world's exact renders:")
     print(f"  pipeline ({name} generator, decoder, {m['pipeline_gaussians']} Gaussians):  PSNR {p['psnr']:.2f} dB, "
           f"SSIM {p['ssim']:.3f}")
+    if "decoder_only" in m:
+        d = m["decoder_only"]
+        print(f"  decoder alone (before anchoring to the source view):  PSNR {d['psnr']:.2f} dB, SSIM {d['ssim']:.3f}")
     print(f"  baseline (depth lifting, {m['baseline_gaussians']} Gaussians):  PSNR {b['psnr']:.2f} dB, "
           f"SSIM {b['ssim']:.3f}")
     return 0

@@ -48,6 +48,10 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
                    f"parallax of the fixed trajectories (default: the version's, {v1.target_median} / "
                    f"{v2.target_median}; the pocket models were trained on procedural worlds whose source views have "
                    "median depth 6.85, 10-90 %%: 5.7-8.0)")
+    p.add_argument("--anchor-source", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the input view exact: the input image lifted with its depth replaces the decoded "
+                   "Gaussians it already explains, and the decoder fills what it does not see (default: on; "
+                   "--no-anchor-source: the decoder's Gaussians alone, the method's output)")
     p.add_argument("--seed", type=int, default=0, help="trajectory distances and sampling seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-stage lines")
 
@@ -140,7 +144,8 @@ def config_from_args(args: argparse.Namespace, generator: str, **extra) -> objec
     return GenerateConfig(height=args.height, width=args.width, frames=args.frames, generator=generator,
                           tokenizer=args.tokenizer, decoder=args.decoder, prune=args.prune, mode=args.mode,
                           device=args.device, seed=args.seed, orbit_frames=args.orbit_frames,
-                          flythrough_stride=args.flythrough_stride, **extra).validate()
+                          flythrough_stride=args.flythrough_stride, anchor_source=args.anchor_source,
+                          **extra).validate()
 
 
 def print_summary(result, out: Path) -> None:

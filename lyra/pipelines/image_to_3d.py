@@ -66,6 +66,10 @@ class GenerateConfig:
             render time at high resolution and many frames; the orbit is always rendered whole).
         fps: fly-through frame rate.
         background: RGB background of the renders (the decoder is trained on white).
+        anchor_source: keep the input view exact (default): the decoded Gaussians that the source image with its
+            depth already explains are replaced by that view lifted one Gaussian per pixel
+            (:func:`lyra.cache3d.anchor_to_source`); decoded Gaussians fill what it does not see. False: the
+            decoder's Gaussians alone (the method's output).
     """
 
     height: int = DEFAULT.height
@@ -87,6 +91,7 @@ class GenerateConfig:
     flythrough_stride: int = DEFAULT.flythrough_stride
     fps: float = 24.0
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    anchor_source: bool = True
 
     def validate(self) -> GenerateConfig:
         if self.height <= 0 or self.width <= 0 or self.height % 16 or self.width % 16:
@@ -122,6 +127,7 @@ class PipelineResult:
         novel_cameras: the orbit cameras appended to the fly-through.
         novel_rgb: [N, 3, H, W] renders at ``novel_cameras``.
         source: the prepared source view the run started from (working size, scene units).
+        decoded: the decoder's Gaussians alone when ``gaussians`` were anchored to the source view, else None.
     """
 
     gaussians: Any
@@ -131,6 +137,7 @@ class PipelineResult:
     novel_cameras: Cameras
     novel_rgb: Tensor
     source: SourceView
+    decoded: Any = None
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -353,6 +360,16 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
 
     with timer.stage("decode", f"prune {cfg.prune}"):
         g, n_all = decode_samples(dec, tok, samples, cfg.prune)
+    decoded, anchored = None, {}
+    if cfg.anchor_source:
+        if source.depth is None:
+            raise PipelineError("anchor_source needs depth for the input image")
+        from lyra.cache3d import anchor_to_source
+
+        with timer.stage("anchor", "the source view replaces the decoded Gaussians it explains"):
+            decoded = g
+            g, dropped = anchor_to_source(g, source.image, source.depth, source.camera)
+        anchored = {"source_gaussians": len(g) - (len(decoded) - dropped), "decoded_dropped": dropped}
 
     shown = [t[:: cfg.flythrough_stride] for t in trajs]
     n_traj = sum(len(t) for t in shown)
@@ -380,7 +397,7 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
         "video_frames": int(rgb.shape[0]),
         "orbit_frames": cfg.orbit_frames,
         "gaussians": {"decoded": int(n_all), "kept": len(g), "prune_ratio": cfg.prune,
-                      "kept_per_pixel": round(len(g) / (cfg.height * cfg.width), 4)},  # of one view
+                      "kept_per_pixel": round(len(g) / (cfg.height * cfg.width), 4), **anchored},  # of one view
         "decoder": {"source": str(cfg.decoder), "parameters": int(dec.num_parameters())},
         "tokenizer": str(cfg.tokenizer),
         "timings_s": dict(timer.timings),
@@ -388,7 +405,7 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
     }
     report["total_s"] = sum(timer.timings.values())
     write_report(out / OUTPUT_FILES["report"], report)
-    return PipelineResult(g, samples, report, out, novel, novel_rgb, source)
+    return PipelineResult(g, samples, report, out, novel, novel_rgb, source, decoded)
 
 
 def generate_from_image(
@@ -466,7 +483,8 @@ def world_metrics(result: PipelineResult, world: Any, source: SourceView, cfg: G
 def novel_view_metrics(result: PipelineResult, source: SourceView, cfg: GenerateConfig, cameras: Cameras,
                        target: Tensor, rendered: Tensor | None = None) -> dict[str, Any]:
     """PSNR / SSIM of the pipeline's scene and of plain depth lifting (every source pixel one Gaussian, no decoder)
-    at ``cameras`` against ``target`` [N, 3, H, W] in [0, 1]; ``rendered``: the scene's renders there if known."""
+    at ``cameras`` against ``target`` [N, 3, H, W] in [0, 1]; ``rendered``: the scene's renders there if known.
+    An anchored run (``result.decoded``) also scores the decoder's Gaussians alone (``decoder_only``)."""
     from lyra.cache3d import depth_to_gaussians
 
     psnr, ssim = _metrics()
@@ -478,8 +496,12 @@ def novel_view_metrics(result: PipelineResult, source: SourceView, cfg: Generate
     def scores(x: Tensor) -> dict[str, float]:
         return {"psnr": float(psnr(x, target).mean()), "ssim": float(ssim(x, target))}
 
-    return {"cameras": len(cameras), "pipeline": scores(ours), "baseline_depth_lifting": scores(base),
-            "baseline_gaussians": len(base_g), "pipeline_gaussians": len(result.gaussians)}
+    out = {"cameras": len(cameras), "pipeline": scores(ours), "baseline_depth_lifting": scores(base),
+           "baseline_gaussians": len(base_g), "pipeline_gaussians": len(result.gaussians)}
+    if result.decoded is not None:  # anchored: the decoder's own scene beside it
+        alone = render_views(result.decoded, cameras, mode=cfg.mode, device=cfg.device, background=cfg.background)[0]
+        out["decoder_only"] = scores(alone)
+    return out
 
 
 def stereo_view(image: Tensor, K: Tensor, baseline: float, scale: float, height: int,

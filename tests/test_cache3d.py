@@ -21,6 +21,7 @@ from lyra.cache3d import (
 from lyra.cache3d.inpaint import _inpaint_torch
 from lyra.cache3d.warp import _forward_warp_torch
 from lyra.cameras import Cameras, default_intrinsics, intrinsics_matrix, look_at, trajectory_w2c
+from lyra.gaussians import Gaussians
 from lyra.world import generate_world
 
 
@@ -485,9 +486,7 @@ def test_warp_then_inpaint_world() -> None:
     assert (filled - gt).abs()[hole].mean() < (0.5 - gt).abs()[hole].mean()
 
 
-def _points_gaussians(points: torch.Tensor, color: float) -> "Gaussians":
-    from lyra.gaussians import Gaussians
-
+def _points_gaussians(points: torch.Tensor, color: float) -> Gaussians:
     n = points.shape[0]
     quats = torch.zeros(n, 4)
     quats[:, 0] = 1

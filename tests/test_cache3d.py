@@ -542,3 +542,22 @@ def test_anchoring_restores_the_source_view_and_keeps_the_fill() -> None:
     assert (after - lifted).abs().max() < 0.01  # the fill behind the surface stays hidden from the source camera
     err_before, err_after = (before - image).abs().mean(), (after - image).abs().mean()
     assert err_after < 0.5 * err_before, (err_after, err_before)
+
+
+def test_a_decoded_blob_over_a_visible_surface_counts_by_its_footprint() -> None:
+    """A large Gaussian centred on a pixel without depth, in front of the surface beside it, would smear over that
+    surface: its footprint makes it explained (dropped), its centre alone does not; a small one stays."""
+    from lyra.cache3d import explained_by_source
+
+    c = cam()  # 16 x 24, f 20
+    depth = torch.full((1, 16, 24), 2.0)
+    depth[:, :, 12:] = 0.0  # the right half shows sky
+    pts = torch.tensor([[0.2, 0.0, 1.8], [0.2, 0.0, 1.8], [0.9, 0.0, 1.8], [0.2, 0.0, 3.0]])
+    # pixel u of the points: 12 + 20 * x / z = 14.2, 14.2, 22, 13.3 (first right-half column is 12)
+    radius = torch.tensor([4.0, 0.5, 4.0, 4.0])
+    assert explained_by_source(pts, depth, c).tolist() == [False, False, False, False]
+    assert explained_by_source(pts, depth, c, radius_px=radius).tolist() == [True, False, False, False]
+    # the border counts the same way: a blob just outside the image, in front of the surface at the edge
+    edge = torch.tensor([[-1.35, 0.0, 1.8]])  # u = -3
+    assert not explained_by_source(edge, torch.full((1, 16, 24), 2.0), c)[0]
+    assert explained_by_source(edge, torch.full((1, 16, 24), 2.0), c, radius_px=torch.tensor([4.0]))[0]

@@ -545,19 +545,24 @@ def test_anchoring_restores_the_source_view_and_keeps_the_fill() -> None:
 
 
 def test_a_decoded_blob_over_a_visible_surface_counts_by_its_footprint() -> None:
-    """A large Gaussian centred on a pixel without depth, in front of the surface beside it, would smear over that
-    surface: its footprint makes it explained (dropped), its centre alone does not; a small one stays."""
+    """A large Gaussian centred on a pixel without depth, clearly in front of the surface beside it, would smear over
+    that surface: its footprint makes it explained (dropped), its centre alone does not; a small one stays, and so
+    does a large one that continues the surface at its own depth."""
     from lyra.cache3d import explained_by_source
 
     c = cam()  # 16 x 24, f 20
     depth = torch.full((1, 16, 24), 2.0)
     depth[:, :, 12:] = 0.0  # the right half shows sky
-    pts = torch.tensor([[0.2, 0.0, 1.8], [0.2, 0.0, 1.8], [0.9, 0.0, 1.8], [0.2, 0.0, 3.0]])
-    # pixel u of the points: 12 + 20 * x / z = 14.2, 14.2, 22, 13.3 (first right-half column is 12)
-    radius = torch.tensor([4.0, 0.5, 4.0, 4.0])
-    assert explained_by_source(pts, depth, c).tolist() == [False, False, False, False]
-    assert explained_by_source(pts, depth, c, radius_px=radius).tolist() == [True, False, False, False]
-    # the border counts the same way: a blob just outside the image, in front of the surface at the edge
-    edge = torch.tensor([[-1.35, 0.0, 1.8]])  # u = -3
-    assert not explained_by_source(edge, torch.full((1, 16, 24), 2.0), c)[0]
-    assert explained_by_source(edge, torch.full((1, 16, 24), 2.0), c, radius_px=torch.tensor([4.0]))[0]
+    pts = torch.tensor([[0.2, 0.0, 1.5], [0.2, 0.0, 1.5], [0.9, 0.0, 1.5], [0.2, 0.0, 3.0], [0.2, 0.0, 1.9]])
+    # pixel u of the points: 12 + 20 * x / z = 14.7, 14.7, 24 (outside), 13.3, 14.1; the first sky column is 12
+    radius = torch.tensor([4.0, 0.5, 4.0, 4.0, 4.0])
+    assert explained_by_source(pts, depth, c).tolist() == [False] * 5
+    assert explained_by_source(pts, depth, c, radius_px=radius).tolist() == [True, False, False, False, False]
+    assert explained_by_source(pts, depth, c, radius_px=radius, occlusion_margin=0.0)[4]  # 1.9 < 2.0
+    # the border counts the same way: a blob just outside the image, clearly in front of the surface at the edge
+    edge = torch.tensor([[-1.0, 0.0, 1.5]])  # u = -1.3
+    full = torch.full((1, 16, 24), 2.0)
+    assert not explained_by_source(edge, full, c)[0]
+    assert explained_by_source(edge, full, c, radius_px=torch.tensor([4.0]))[0]
+    with pytest.raises(ValueError, match="occlusion_margin"):
+        explained_by_source(edge, full, c, occlusion_margin=1.0)

@@ -1,4 +1,5 @@
-"""cache3d: lift an image with depth to a 3D point cache, forward-warp it into cameras (z-buffer, holes), fill holes."""
+"""cache3d: lift an image with depth to a 3D point cache, forward-warp it into cameras (z-buffer, holes), fill holes;
+anchor a decoded scene to the input view."""
 
 from lyra.cache3d.anchor import anchor_to_source, explained_by_source
 from lyra.cache3d.inpaint import inpaint

@@ -14,7 +14,7 @@ from lyra.utils.inputs import read_json
 
 def load_tokenizer(spec: str | Path = "shipped", device: torch.device | str = "cpu",
                    dtype: torch.dtype | None = None) -> VideoTokenizer:
-    """A tokenizer from ``spec``: a shipped name (``"shipped"`` = ``"pocket-v2"``, ``"pocket-v1"``; see
+    """A tokenizer from ``spec``: a shipped name (``"shipped"`` = ``"pocket-v1"``, ``"pocket-v2"``; see
     :mod:`lyra.utils.shipped`) or a local folder.
 
     Folder detection: ``encoder.jit`` + ``decoder.jit`` -> Cosmos TorchScript; ``config.json`` whose

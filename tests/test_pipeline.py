@@ -289,6 +289,20 @@ def test_demo_world_reports_metrics(models, tmp_path: Path, capsys) -> None:
     assert "decoder alone" in text
 
 
+def test_a_source_without_depth_is_decoded_without_anchoring(models, tmp_path: Path, capsys) -> None:
+    """The oracle (like gen3c) needs no source depth; with none, anchoring is skipped with a note, not an error."""
+    from lyra.pipelines import run_pipeline
+    from lyra.world import generate_world
+
+    cfg = GenerateConfig(height=H, width=W, frames=T, generator="oracle", tokenizer=str(models[0]),
+                         decoder=str(models[1]), orbit_frames=ORBIT)
+    src = tiny_source()
+    result = run_pipeline(SourceView(src.image, src.K), cfg, tmp_path / "run", world=generate_world(0, "room"))
+    assert "not anchored" in capsys.readouterr().err
+    assert result.decoded is None and "decoded_dropped" not in result.report["gaussians"]
+    assert len(result.gaussians) == int(6 * T * (H // 8) * (W // 8) * 0.2)
+
+
 def test_pipeline_never_decodes_teacher_frames(models, tmp_path: Path, monkeypatch) -> None:
     from lyra.pipelines import run_pipeline
 

@@ -361,9 +361,9 @@ def run_pipeline(source: SourceView, cfg: GenerateConfig, out: str | os.PathLike
     with timer.stage("decode", f"prune {cfg.prune}"):
         g, n_all = decode_samples(dec, tok, samples, cfg.prune)
     decoded, anchored = None, {}
-    if cfg.anchor_source:
-        if source.depth is None:
-            raise PipelineError("anchor_source needs depth for the input image")
+    if cfg.anchor_source and source.depth is None:
+        timer.warn("the input image has no depth: the scene is the decoder's alone (not anchored to the input view)")
+    elif cfg.anchor_source:
         from lyra.cache3d import anchor_to_source
 
         with timer.stage("anchor", "the source view replaces the decoded Gaussians it explains"):

@@ -183,8 +183,11 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     m = report["metrics"]
     assert m["view"].startswith("stereo right") and m["cameras"] == 1
     assert 0.8 * 64 * 112 < m["baseline_gaussians"] <= 64 * 112  # pixels without ground-truth depth are skipped
-    for row in (m["pipeline"], m["baseline_depth_lifting"]):
+    for row in (m["pipeline"], m["baseline_depth_lifting"], m["decoder_only"]):
         assert 8.0 < row["psnr"] < 40.0 and 0.0 < row["ssim"] < 1.0
+    # anchoring keeps the photo's own pixels: clearly sharper than the decoder's blurred scene at the real view
+    assert m["pipeline"]["ssim"] > m["decoder_only"]["ssim"] + 0.2
+    assert "the decoder alone" in capsys.readouterr().out
     assert report["timings_s"]["metrics"] >= 0
 
 

@@ -555,14 +555,14 @@ def test_a_decoded_blob_over_a_visible_surface_counts_by_its_footprint() -> None
     depth[:, :, 12:] = 0.0  # the right half shows sky
     pts = torch.tensor([[0.2, 0.0, 1.5], [0.2, 0.0, 1.5], [0.9, 0.0, 1.5], [0.2, 0.0, 3.0], [0.2, 0.0, 1.9]])
     # pixel u of the points: 12 + 20 * x / z = 14.7, 14.7, 24 (outside), 13.3, 14.1; the first sky column is 12
-    radius = torch.tensor([4.0, 0.5, 4.0, 4.0, 4.0])
+    radius = torch.tensor([4.0, 0.5, 4.0, 4.0, 4.0]) * pts[:, 2] / 20  # scene units: 4 (or 0.5) pixels at depth z
     assert explained_by_source(pts, depth, c).tolist() == [False] * 5
-    assert explained_by_source(pts, depth, c, radius_px=radius).tolist() == [True, False, False, False, False]
-    assert explained_by_source(pts, depth, c, radius_px=radius, occlusion_margin=0.0)[4]  # 1.9 < 2.0
+    assert explained_by_source(pts, depth, c, radius=radius).tolist() == [True, False, False, False, False]
+    assert explained_by_source(pts, depth, c, radius=radius, occlusion_margin=0.0)[4]  # 1.9 < 2.0
     # the border counts the same way: a blob just outside the image, clearly in front of the surface at the edge
     edge = torch.tensor([[-1.0, 0.0, 1.5]])  # u = -1.3
     full = torch.full((1, 16, 24), 2.0)
     assert not explained_by_source(edge, full, c)[0]
-    assert explained_by_source(edge, full, c, radius_px=torch.tensor([4.0]))[0]
+    assert explained_by_source(edge, full, c, radius=torch.tensor([0.3]))[0]  # 4 pixels at z = 1.5
     with pytest.raises(ValueError, match="occlusion_margin"):
         explained_by_source(edge, full, c, occlusion_margin=1.0)

@@ -29,12 +29,13 @@ RADII_PX = (0, 1, 2, 4, 8, 16, 32)  # footprint radii of the max-pooled depth ma
 
 
 def explained_by_source(means: Tensor, depth: Tensor, camera: Cameras, tolerance: float = 0.05,
-                        radius_px: Tensor | None = None, occlusion_margin: float = 0.15) -> Tensor:
+                        radius: Tensor | None = None, occlusion_margin: float = 0.15) -> Tensor:
     """[N] bool: the points that the source view already shows, shows to be empty, or would have to hide.
 
     With z a point's camera-space depth and d the source depth (> 0) at its projection, a point counts when
     0 < z <= d · (1 + ``tolerance``) at its own pixel (on the visible surface or in front of it), or when some pixel
-    with depth d within ``radius_px`` of its projection (rounded up to the next of ``RADII_PX``) has
+    with depth d within its footprint (``radius`` projected at depth z, in pixels rounded up to the next of
+    ``RADII_PX``) has
     z < d · (1 − ``occlusion_margin``): its footprint would cover that surface. Points just outside the image count
     the second way against the border pixels within their radius.
 
@@ -43,7 +44,7 @@ def explained_by_source(means: Tensor, depth: Tensor, camera: Cameras, tolerance
         depth: [1, H, W] the source view's z-depth (0 = unknown).
         camera: the source camera (one camera, H x W).
         tolerance: relative depth band counted as the surface itself.
-        radius_px: [N] footprint radii in source pixels (None: the centre pixel alone).
+        radius: [N] footprint radii in scene units (None: the centre pixel alone).
         occlusion_margin: how far in front of a surface (relative) a footprint must lie to count as hiding it.
     """
     if len(camera) != 1:
@@ -60,10 +61,11 @@ def explained_by_source(means: Tensor, depth: Tensor, camera: Cameras, tolerance
     inside = (u >= 0) & (u < W) & (v >= 0) & (v < H) & (z > 0)
     d = d0[0, 0, vi, ui]
     explained = inside & (d > 0) & (z <= d * (1 + tolerance))
-    if radius_px is None or not len(z):
+    if radius is None or not len(z):
         return explained
+    radius_px = radius.to(z.dtype) * camera.fx[0].to(z.dtype) / z.clamp(min=1e-6)
     radii = torch.tensor(RADII_PX, dtype=z.dtype, device=z.device)
-    level = torch.searchsorted(radii, radius_px.to(z.dtype).contiguous()).clamp(max=len(RADII_PX) - 1)
+    level = torch.searchsorted(radii, radius_px.contiguous()).clamp(max=len(RADII_PX) - 1)
     r = radii[level]
     near = (u >= -r) & (u < W + r) & (v >= -r) & (v < H + r) & (z > 0)
     pyramid = torch.stack([F.max_pool2d(d0, 2 * k + 1, 1, k)[0, 0] if k else d0[0, 0]
@@ -88,8 +90,7 @@ def anchor_to_source(gaussians: Gaussians, image: Tensor, depth: Tensor, camera:
         (the lifted source view followed by the decoded Gaussians it does not explain, how many decoded ones were
         dropped).
     """
-    z = project_points(gaussians.means, camera)[2][0].clamp(min=1e-6)
-    radius = footprint * gaussians.scales.max(dim=-1).values * camera.fx[0].to(z.dtype) / z
+    radius = footprint * gaussians.scales.max(dim=-1).values
     drop = explained_by_source(gaussians.means, depth, camera, tolerance, radius, occlusion_margin)
     lifted = depth_to_gaussians(image, depth, camera).to(gaussians.device)
     kept = gaussians.index(~drop)

@@ -90,11 +90,13 @@ def test_generate_end_to_end_writes_every_output(models, tmp_path: Path, capsys)
         assert key in report
     for stage in ("load input", "load models", "depth", "prepare", "generate", "decode", "render", "write outputs"):
         assert report["timings_s"][stage] >= 0
-    # depth: millimetres / 1000 = metres; the scale maps the median of the resized crop to 2.0
+    # depth: millimetres / 1000 = metres; the scale maps the median of the resized crop to the default version's
+    # photo scale (model folders name no version)
     from lyra.data.reader import crop_resize
+    from lyra.utils.shipped import DEFAULT
 
     d_m = crop_resize(depth[None], torch.eye(3)[None], (H, W), mode="nearest")[0]
-    assert report["depth_scale"] * float(d_m[d_m > 0].median()) == pytest.approx(2.0, rel=1e-4)
+    assert report["depth_scale"] * float(d_m[d_m > 0].median()) == pytest.approx(DEFAULT.target_median, rel=1e-4)
     assert report["input"]["depth_source"] == "file"
     # Gaussians: V*T*h*w decoded, 20 % kept; anchored (the default): the source view's H*W pixels (all with depth)
     # replace the kept ones it explains
@@ -169,24 +171,31 @@ def test_demo_with_shipped_weights(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--out", str(out), "--orbit-frames", "4", "--flythrough-stride", "8", "--quiet"]) == 0, \
         capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    # the default setting (pocket-v1): 64 x 112, 17 frames, 6 trajectories, one Gaussian per 8 x 8 pixels per frame
-    decoded = 6 * 17 * 8 * 14
+    from lyra.utils.shipped import DEFAULT, DEFAULT_VERSION
+
+    # the default setting (pocket-v2): 176 x 320, 49 frames, 6 trajectories, one Gaussian per 8 x 8 pixels per frame
+    h, w = DEFAULT.height, DEFAULT.width
+    assert (DEFAULT_VERSION, h, w, DEFAULT.frames) == ("pocket-v2", 176, 320, 49)
+    decoded = 6 * DEFAULT.frames * (h // 8) * (w // 8)
     gs = report["gaussians"]
-    assert (gs["decoded"], gs["prune_ratio"]) == (decoded, 0.8)
-    # anchored: the pixels with depth, then the 20 % kept decoded Gaussians that the source view does not explain
+    assert (gs["decoded"], gs["prune_ratio"]) == (decoded, DEFAULT.prune)
+    # anchored: the pixels with depth, then the kept decoded Gaussians that the source view does not explain
     assert gs["source_gaussians"] == report["metrics"]["baseline_gaussians"]
-    assert gs["kept"] == gs["source_gaussians"] + int(decoded * 0.2) - gs["decoded_dropped"]
-    assert gs["kept_per_pixel"] == round(gs["kept"] / (64 * 112), 4)
-    assert report["depth_scale"] == pytest.approx(0.7125, abs=1e-3) and report["video_frames"] == 6 * 3 + 4
-    assert report["tokenizer"] == "pocket-v1" and report["settings"]["frames"] == 17
+    assert gs["kept"] == gs["source_gaussians"] + int(decoded * (1 - DEFAULT.prune)) - gs["decoded_dropped"]
+    assert gs["kept_per_pixel"] == round(gs["kept"] / (h * w), 4)
+    assert report["video_frames"] == 6 * len(range(0, DEFAULT.frames, 8)) + 4
+    assert report["tokenizer"] == DEFAULT_VERSION and report["settings"]["frames"] == DEFAULT.frames
     # the real right photo of the pair scores both the scene and depth lifting at its camera
     m = report["metrics"]
     assert m["view"].startswith("stereo right") and m["cameras"] == 1
-    assert 0.8 * 64 * 112 < m["baseline_gaussians"] <= 64 * 112  # pixels without ground-truth depth are skipped
+    assert 0.8 * h * w < m["baseline_gaussians"] <= h * w  # pixels without ground-truth depth are skipped
     for row in (m["pipeline"], m["baseline_depth_lifting"], m["decoder_only"]):
         assert 8.0 < row["psnr"] < 40.0 and 0.0 < row["ssim"] < 1.0
-    # anchoring keeps the photo's own pixels: clearly sharper than the decoder's blurred scene at the real view
+    # anchoring keeps the photo's own pixels: clearly sharper than the decoder's blurred scene at the real view, and
+    # the fill makes the scene beat plain depth lifting of the photo on both metrics
     assert m["pipeline"]["ssim"] > m["decoder_only"]["ssim"] + 0.2
+    lift = m["baseline_depth_lifting"]
+    assert m["pipeline"]["psnr"] > lift["psnr"] + 2.0 and m["pipeline"]["ssim"] > lift["ssim"]
     assert "the decoder alone" in capsys.readouterr().out
     assert report["timings_s"]["metrics"] >= 0
 
@@ -215,7 +224,7 @@ def test_stereo_view_is_the_right_camera_of_the_pair() -> None:
 def test_shipped_versions_and_pairs(tmp_path: Path, capsys) -> None:
     from lyra.utils.shipped import DEFAULT, SETTINGS, shipped_dir, shipped_version
 
-    assert shipped_version("shipped") == "pocket-v1" and shipped_version("pocket") == "pocket-v1"
+    assert shipped_version("shipped") == "pocket-v2" and shipped_version("pocket") == "pocket-v1"
     assert shipped_version("pocket-v2") == "pocket-v2" and shipped_version(tmp_path) is None
     assert shipped_dir("tokenizer", "pocket-v2").name == "tokenizer-v2"
     assert shipped_decoder_dir("pocket").name == "decoder"
@@ -233,7 +242,7 @@ def test_version_sets_the_defaults_and_explicit_options_win() -> None:
     """--version (or the version --tokenizer/--decoder names) gives the models and the setting; explicit flags win."""
     from lyra.cli.generate_cmd import apply_version, config_from_args
     from lyra.cli.main import build_parser
-    from lyra.utils.shipped import SETTINGS
+    from lyra.utils.shipped import SETTINGS, shipped_version
 
     def parsed(*argv: str):
         args = build_parser().parse_args(["demo", *argv])
@@ -241,9 +250,13 @@ def test_version_sets_the_defaults_and_explicit_options_win() -> None:
         return args
 
     a = parsed()
-    assert (a.version, a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune) == \
-        ("pocket-v1", "pocket-v1", "pocket-v1", 64, 112, 17, 0.8)
     v2 = SETTINGS["pocket-v2"]
+    assert (a.version, a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune) == \
+        ("pocket-v2", "pocket-v2", "pocket-v2", 176, 320, 49, v2.prune)
+    for argv in (["--version", "pocket-v1"], ["--tokenizer", "pocket-v1"], ["--decoder", "pocket"]):
+        a = parsed(*argv)  # the fast setting
+        assert (a.version, a.tokenizer, shipped_version(a.decoder), a.height, a.width, a.frames, a.prune) == \
+            ("pocket-v1", "pocket-v1", "pocket-v1", 64, 112, 17, 0.8)
     for argv in (["--version", "pocket-v2"], ["--tokenizer", "pocket-v2"], ["--decoder", "pocket-v2"]):
         a = parsed(*argv)
         assert (a.version, a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune, a.flythrough_stride) == \
@@ -255,7 +268,7 @@ def test_version_sets_the_defaults_and_explicit_options_win() -> None:
     assert (a.tokenizer, a.decoder, a.height, a.width, a.frames, a.prune) == \
         ("pocket-v2", "runs/some-checkpoint", 64, 112, 17, 0.5)
     assert config_from_args(a, "cache").target_median == 3.0
-    assert parsed("--version", "shipped").version == "pocket-v1"
+    assert parsed("--version", "shipped").version == "pocket-v2"
 
 
 def test_flythrough_stride_shows_every_kth_trajectory_frame(models, tmp_path: Path, capsys) -> None:
@@ -303,7 +316,7 @@ def test_a_source_without_depth_is_decoded_without_anchoring(models, tmp_path: P
     result = run_pipeline(SourceView(src.image, src.K), cfg, tmp_path / "run", world=generate_world(0, "room"))
     assert "not anchored" in capsys.readouterr().err
     assert result.decoded is None and "decoded_dropped" not in result.report["gaussians"]
-    assert len(result.gaussians) == int(6 * T * (H // 8) * (W // 8) * 0.2)
+    assert len(result.gaussians) == int(6 * T * (H // 8) * (W // 8) * (1 - cfg.prune))
 
 
 def test_pipeline_never_decodes_teacher_frames(models, tmp_path: Path, monkeypatch) -> None:

@@ -13,7 +13,7 @@ from lyra.tokenizer.metrics import psnr
 
 def test_shipped_weights_load_and_card() -> None:
     d = shipped_tokenizer_dir("pocket-v1")
-    assert shipped_tokenizer_dir() == d  # the default version
+    assert shipped_tokenizer_dir() == shipped_tokenizer_dir("pocket-v2") != d  # the default version is pocket-v2
     assert (d / "model.safetensors").is_file() and (d / "config.json").is_file() and (d / "README.md").is_file()
     tok = load_tokenizer("pocket")
     assert isinstance(tok, CausalVideoVAE)

@@ -135,6 +135,20 @@ def test_config_is_strict_and_round_trips(tmp_path: Path) -> None:
         TrainConfig.from_dict({"steps": 1.5})
 
 
+def test_lr_cooldown_falls_linearly_to_its_floor_over_the_last_steps() -> None:
+    from lyra.train.trainer import lr_schedule
+
+    cfg = TrainConfig.from_dict({"steps": 100, "optim": {"warmup_steps": 9, "cooldown_steps": 40,
+                                                         "final_lr_ratio": 0.1}})
+    f = lr_schedule(cfg)
+    assert f(0) == pytest.approx(0.1) and f(9) == f(30) == f(60) == 1.0  # warm-up, then constant
+    assert f(80) == pytest.approx(0.55) and f(100) == pytest.approx(0.1) and f(150) == pytest.approx(0.1)
+    constant = TrainConfig.from_dict({"steps": 100, "optim": {"warmup_steps": 0}})
+    assert lr_schedule(constant)(99) == 1.0  # no cool-down by default (the method's constant rate)
+    with pytest.raises(ConfigError, match="final_lr_ratio"):
+        TrainConfig.from_dict({"optim": {"cooldown_steps": 10, "final_lr_ratio": 2.0}}).validate()
+
+
 def test_shipped_stage_configs_load() -> None:
     root = Path(__file__).resolve().parents[1] / "configs"
     files = sorted(f for f in root.glob("*/*.yaml") if f.parent.name not in ("tokenizer", "teacher"))  # decoder stages

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from lyra.cli.main import main
+from lyra.cli.main import build_parser, main
 from lyra.decoder import DecoderConfig, LyraDecoder
 from lyra.gaussians.sequence import load_sequence
 from lyra.pipelines.video4d import (
@@ -215,12 +215,16 @@ def test_bad_inputs_one_line_exit_2(models, tmp_path: Path, capsys) -> None:
 
 def test_shipped_dynamic_decoder_is_trained_and_time_conditioned() -> None:
     from lyra.pipelines.video4d import shipped_dynamic_decoder, time_ignored
+    from lyra.utils.shipped import DYNAMIC_VERSION
 
-    d = shipped_dynamic_decoder("shipped")  # lyra/assets/decoder-dynamic: what `lyra video4d` uses by default
+    d = shipped_dynamic_decoder(DYNAMIC_VERSION)  # lyra/assets/decoder-dynamic: what `lyra video4d` uses by default
     assert d is not None and d.config.use_time and not time_ignored(d)
     assert d.config.prune_ratio == 0.0  # trained unpruned: `lyra video4d` keeps its Gaussians by default
     from lyra.cli.video4d_cmd import default_prune
 
-    assert default_prune("shipped") == 0.0 and default_prune("some/folder") == pytest.approx(0.8)
+    assert default_prune(DYNAMIC_VERSION) == 0.0 and default_prune("some/folder") == pytest.approx(0.8)
+    args = build_parser().parse_args(["video4d", "--world", "0", "--times", "0", "--out", "x"])
+    assert (args.decoder, args.tokenizer, args.height, args.width, args.frames) == (DYNAMIC_VERSION,) * 2 + \
+        (64, 112, 17)
     assert shipped_dynamic_decoder("pocket-v2") is None  # no dynamic decoder of that version ships
     assert shipped_dynamic_decoder("some/folder") is None

@@ -21,22 +21,23 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--version", choices=SHIPPED_NAMES, metavar="NAME",
                    help="shipped version whose models and setting give the defaults of --tokenizer, --decoder, "
-                   "--height, --width, --frames, --prune, --flythrough-stride and --target-median: pocket-v1 "
-                   f"({v1.height}x{v1.width}, {v1.frames} frames) or pocket-v2 ({v2.height}x{v2.width}, {v2.frames} "
-                   f"frames, prune {v2.prune}); default: the version --tokenizer or --decoder names, else "
-                   f"{DEFAULT_VERSION}")
-    p.add_argument("--frames", type=int, help=f"frames per trajectory, 1 + 8k (default: the version's, {v1.frames} / "
-                   f"{v2.frames})")
-    p.add_argument("--height", type=int, help=f"image height, multiple of 16 (default: the version's, {v1.height} / "
-                   f"{v2.height})")
-    p.add_argument("--width", type=int, help=f"image width, multiple of 16 (default: the version's, {v1.width} / "
-                   f"{v2.width})")
-    p.add_argument("--decoder", help="a shipped version ('shipped' = pocket-v1, 'pocket-v2') or a decoder folder "
-                   "(config.json + model.safetensors); default: the version's")
-    p.add_argument("--tokenizer", help="a shipped version ('shipped' = pocket-v1, 'pocket-v2') or a tokenizer folder "
+                   "--height, --width, --frames, --prune, --flythrough-stride and --target-median: pocket-v2 "
+                   f"({v2.height}x{v2.width}, {v2.frames} frames, prune {v2.prune}) or pocket-v1 ({v1.height}x"
+                   f"{v1.width}, {v1.frames} frames: the fast setting); default: the version --tokenizer or --decoder "
+                   f"names, else {DEFAULT_VERSION}")
+    p.add_argument("--frames", type=int, help=f"frames per trajectory, 1 + 8k (default: the version's, {v2.frames} / "
+                   f"{v1.frames})")
+    p.add_argument("--height", type=int, help=f"image height, multiple of 16 (default: the version's, {v2.height} / "
+                   f"{v1.height})")
+    p.add_argument("--width", type=int, help=f"image width, multiple of 16 (default: the version's, {v2.width} / "
+                   f"{v1.width})")
+    p.add_argument("--decoder", help=f"a shipped version ('shipped' = {DEFAULT_VERSION}, 'pocket-v1') or a decoder "
+                   "folder (config.json + model.safetensors); default: the version's")
+    p.add_argument("--tokenizer", help=f"a shipped version ('shipped' = {DEFAULT_VERSION}, 'pocket-v1') or a tokenizer "
+                   "folder "
                    "(native, Cosmos); a shipped decoder needs the tokenizer of its version; default: the version's")
     p.add_argument("--prune", type=float, help="fraction of Gaussians dropped by opacity (default: the version's, "
-                   f"{v1.prune} / {v2.prune})")
+                   f"{v2.prune} / {v1.prune})")
     p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the outputs")
     p.add_argument("--orbit-frames", type=int, default=48, help="novel-orbit frames after the "
                    "trajectories in the fly-through (default 48)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lyra.utils.shipped import DEFAULT as D
+from lyra.utils.shipped import DEFAULT_VERSION
 from lyra.world.generate import MIX_WEIGHTS, WORLD_KINDS
 
 
@@ -68,15 +69,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="dataset folder (created; an interrupted run resumes there)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--frames", type=int, default=D.frames,
-                   help=f"frames per trajectory, 1 + 8k (default {D.frames}; pocket-v2: 49 at 176 x 320)")
+                   help=f"frames per trajectory, 1 + 8k (default {D.frames}; pocket-v1: 17 at 64 x 112)")
     p.add_argument("--height", type=int, default=D.height, help=f"image height (default {D.height})")
     p.add_argument("--width", type=int, default=D.width, help=f"image width (default {D.width})")
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees (default 60)")
     p.add_argument("--supersample", type=int, default=1,
                    help="s x s rays per pixel for the RGB of exact world renders (default 1; 2 anti-aliases photos)")
     p.add_argument("--movement-factor", type=float, default=1.0, help="scales every trajectory's movement")
-    p.add_argument("--tokenizer", default="shipped", help="'shipped' (= pocket-v1), 'pocket-v2' or a tokenizer folder "
-                   "(native, Cosmos)")
+    p.add_argument("--tokenizer", default="shipped", help=f"'shipped' (= {DEFAULT_VERSION}), 'pocket-v1' or a "
+                   "tokenizer folder (native, Cosmos)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality of the rgb mp4s (default 18; 0 lossless)")
     p.add_argument("--depth-float32", action="store_true", help="write float32 EXR depth (default half, as NVIDIA)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")

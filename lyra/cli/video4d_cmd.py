@@ -16,7 +16,8 @@ from lyra.world.generate import WORLD_KINDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from lyra.utils.shipped import DEFAULT as D
+    from lyra.utils.shipped import DYNAMIC as D
+    from lyra.utils.shipped import DYNAMIC_VERSION as V
 
     p = sub.add_parser("video4d", help="a video (+ per-frame depth) or a moving procedural world -> 4D Gaussians "
                        "(one scene per requested time)",
@@ -41,11 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "spread evenly over the video")
     p.add_argument("--height", type=int, default=D.height, help=f"image height, multiple of 16 (default {D.height})")
     p.add_argument("--width", type=int, default=D.width, help=f"image width, multiple of 16 (default {D.width})")
-    p.add_argument("--decoder", default="shipped", help="'shipped' (the shipped time-conditioned pocket decoder, "
+    p.add_argument("--decoder", default=V, help=f"'{V}' (the default: the shipped time-conditioned pocket decoder, "
                    "lyra/assets/decoder-dynamic; the static one is the metrics' baseline), 'pocket-v2' (its static "
                    "decoder made time-conditioned with zero time embeddings) or a decoder folder (config use_time: "
                    "used as is; a static one gets zero time embeddings)")
-    p.add_argument("--tokenizer", default="shipped", help="'shipped', 'pocket-v2' or a tokenizer folder")
+    p.add_argument("--tokenizer", default=V, help=f"'{V}' (the default), 'pocket-v2' or a tokenizer folder")
     p.add_argument("--prune", type=float, default=None,
                    help=f"fraction of Gaussians dropped by opacity per time (default: the shipped dynamic decoder's "
                         f"own, 0: it was trained unpruned; {D.prune} for other decoders)")
@@ -89,12 +90,12 @@ def default_prune(decoder: str) -> float:
     """``--prune`` when not given: the shipped dynamic decoder's own ratio (it was trained without pruning) for a
     shipped ``--decoder`` name, else the version's setting."""
     from lyra.decoder import DecoderConfig
-    from lyra.utils.shipped import SETTINGS, shipped_dir, shipped_version
+    from lyra.utils.shipped import DYNAMIC, SETTINGS, shipped_dir, shipped_version
 
     v = shipped_version(decoder)
     if v is not None and (shipped_dir("dynamic_decoder", v) / "config.json").is_file():
         return DecoderConfig.load(shipped_dir("dynamic_decoder", v) / "config.json").prune_ratio
-    return SETTINGS[v].prune if v is not None else SETTINGS["pocket-v1"].prune
+    return SETTINGS[v].prune if v is not None else DYNAMIC.prune
 
 
 def run(args: argparse.Namespace) -> int:

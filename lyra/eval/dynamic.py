@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m lyra.eval.dynamic", description=__doc__.split("\n\n")[0])
     p.add_argument("--decoder", required=True, help="time-conditioned decoder folder (a dynamic stage's checkpoint)")
-    p.add_argument("--static-decoder", default="shipped", help="static decoder of the baselines (default shipped; "
+    p.add_argument("--static-decoder", default="pocket-v1", help="static decoder of the baselines (default pocket-v1; "
                    "'none' skips them)")
     p.add_argument("--tokenizer", default="pocket-v1", help="tokenizer (default pocket-v1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[9000, 9001, 9002, 9003, 9004],

@@ -29,6 +29,7 @@ from lyra.generator import SourceView, TrajectorySample
 from lyra.pipelines.image_to_3d import GenerateConfig, PipelineError
 from lyra.pipelines.report import StageTimer
 from lyra.pipelines.sdg_dynamic import DYNAMIC_GENERATORS, SourceVideo
+from lyra.utils.shipped import DYNAMIC, DYNAMIC_VERSION
 
 OUTPUT_FILES = {
     "sequence": "sequence.json",
@@ -59,8 +60,19 @@ class Video4DConfig(GenerateConfig):
         generator: teacher, "oracle" (needs a world) or "cache" (the 4D cache).
         supersample: s x s rays per pixel for the RGB of world renders (source video and oracle frames).
         metric_cameras: novel cameras (an even subset of the orbit) per time for the ``--world`` metrics.
+
+    The size, frames, prune ratio, weights and photo scale default to the setting of ``DYNAMIC_VERSION`` (pocket-v1,
+    the version whose time-conditioned decoder ships), not to image -> 3D's default version.
     """
 
+    height: int = DYNAMIC.height
+    width: int = DYNAMIC.width
+    frames: int = DYNAMIC.frames
+    tokenizer: str = DYNAMIC_VERSION
+    decoder: str = DYNAMIC_VERSION
+    prune: float = DYNAMIC.prune
+    target_median: float | None = DYNAMIC.target_median
+    flythrough_stride: int = DYNAMIC.flythrough_stride
     times: tuple[float, ...] = (0.0, 0.5, 1.0)
     generator: str = "cache"
     supersample: int = 1

@@ -101,7 +101,9 @@ class OptimConfig:
     """AdamW with linear warmup then a constant rate (method §7.2), gradient clipping by global norm.
 
     ``warmup_steps`` counts optimiser steps (not multiplied by the process count, unlike the method).
-    ``batch_size`` is samples per process per step.
+    ``batch_size`` is samples per process per step. ``cooldown_steps`` (default 0: none, the method's constant rate)
+    lowers the rate linearly to ``final_lr_ratio`` x ``lr`` over the run's last ``cooldown_steps`` steps (of
+    ``TrainConfig.steps``); a resumed run keeps the schedule of its step count.
     """
 
     lr: float = 1e-4
@@ -111,6 +113,8 @@ class OptimConfig:
     warmup_steps: int = 100
     max_grad_norm: float = 1.0
     batch_size: int = 1
+    cooldown_steps: int = 0
+    final_lr_ratio: float = 0.1
 
 
 @dataclass
@@ -209,6 +213,8 @@ class TrainConfig:
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.optim.batch_size >= 1, "optim.batch_size must be >= 1"),
             (self.optim.lr > 0 and self.optim.warmup_steps >= 0, "optim.lr must be > 0, warmup_steps >= 0"),
+            (self.optim.cooldown_steps >= 0 and 0 <= self.optim.final_lr_ratio <= 1,
+             "optim.cooldown_steps must be >= 0 and optim.final_lr_ratio in [0, 1]"),
             (len(self.optim.betas) == 2, "optim.betas must have two values"),
             (0.0 <= self.model.prune_ratio < 1.0, "model.prune_ratio must lie in [0, 1)"),
             (self.data.target_size is None or len(self.data.target_size) == 2, "data.target_size is [H, W]"),

@@ -35,6 +35,7 @@ from lyra.generator.diffusion.model import Gen3CNet, from_pretrained
 from lyra.train.checkpoint import STATE_NAME, checkpoint_dirs, latest_checkpoint, load_rng, save_rng
 from lyra.train.config import ConfigError, load_yaml_config
 from lyra.train.logging import LossLog
+from lyra.train.schedule import cooldown_factor
 from lyra.utils.typed import from_plain
 from lyra.utils.weights import save_weights_folder
 
@@ -42,11 +43,7 @@ from lyra.utils.weights import save_weights_folder
 def learning_rate(cfg: TeacherTrainConfig, step: int) -> float:
     """The rate of optimisation step ``step`` (0-based): linear warm-up, constant, then the linear cool-down."""
     warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-    cool = 1.0
-    if cfg.cooldown_steps > 0:
-        frac = min(1.0, max(0.0, (step - (cfg.steps - cfg.cooldown_steps)) / cfg.cooldown_steps))
-        cool = 1.0 - (1.0 - cfg.final_lr_ratio) * frac
-    return cfg.lr * warm * cool
+    return cfg.lr * warm * cooldown_factor(step, cfg.steps, cfg.cooldown_steps, cfg.final_lr_ratio)
 
 
 @dataclass

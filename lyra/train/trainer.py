@@ -32,6 +32,7 @@ from lyra.train.config import DataConfig, TrainConfig
 from lyra.train.logging import LossLog
 from lyra.train.losses import LPIPSVGG, total_loss
 from lyra.train.render_loss import render_views
+from lyra.train.schedule import cooldown_factor
 
 
 # ---------------------------------------------------------------------------------------------- samples
@@ -121,13 +122,21 @@ def build_decoder(cfg: TrainConfig) -> LyraDecoder:
     return LyraDecoder(dc)
 
 
-def warmup_constant(warmup_steps: int):
-    """lr factor: linear from 1/(warmup+1) up to 1 over ``warmup_steps`` optimiser steps, then 1."""
+def warmup_constant(warmup_steps: int, steps: int = 0, cooldown_steps: int = 0, final_ratio: float = 0.1):
+    """lr factor: linear from 1/(warmup+1) up to 1 over ``warmup_steps`` optimiser steps, then 1, times the linear
+    cool-down to ``final_ratio`` over the last ``cooldown_steps`` of ``steps`` (none when 0)."""
 
     def f(step: int) -> float:
-        return 1.0 if warmup_steps <= 0 else min(1.0, (step + 1) / (warmup_steps + 1))
+        warm = 1.0 if warmup_steps <= 0 else min(1.0, (step + 1) / (warmup_steps + 1))
+        return warm * cooldown_factor(step, steps, cooldown_steps, final_ratio)
 
     return f
+
+
+def lr_schedule(cfg: TrainConfig):
+    """The run's lr factor per optimiser step (:func:`warmup_constant` with the config's cool-down)."""
+    o = cfg.optim
+    return warmup_constant(o.warmup_steps, cfg.steps, o.cooldown_steps, o.final_lr_ratio)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -203,7 +212,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,  # type: ignore[arg-type]
                                            weight_decay=cfg.optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_constant(cfg.optim.warmup_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(cfg))
         self.step = 0
         self.elapsed = 0.0
         self.out = Path(cfg.output_dir)
@@ -248,8 +257,7 @@ class Trainer:
                         for g in self.optimizer.param_groups:  # the new stage's hyper-parameters win
                             g["lr"] = g["initial_lr"] = cfg.optim.lr
                             g["weight_decay"] = cfg.optim.weight_decay
-                        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-                            self.optimizer, warmup_constant(cfg.optim.warmup_steps))
+                        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(cfg))
                 except ValueError as exc:
                     note += f" (optimiser state not taken: {exc})"
             self._print(f"initialised from {src}: weights{note}")

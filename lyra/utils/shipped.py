@@ -1,11 +1,11 @@
 """The weights shipped in ``lyra/assets``: their names, folders, and which decoder reads which tokenizer's latents.
 
 A shipped *version* is a tokenizer and the decoder trained on its latents, with the setting it was trained for.
-``pocket-v1`` (also ``pocket`` and ``native``): 64x112, 17 frames, the default (``shipped``). ``pocket-v2``: 176x320,
-49 frames; its tokenizer ships, its decoder (``lyra/assets/decoder-v2``, configs/pocket-v2) ships as a snapshot of a
-training run that goes on (its model card) and becomes the default (``DEFAULT_VERSION``) when it is sharp. A decoder
-only works with the tokenizer of its version. ``dynamic_decoder``: the version's time-conditioned decoder
-(video → 4D), where one ships (pocket-v1: ``lyra/assets/decoder-dynamic``).
+``pocket-v2``: 176x320, 49 frames, the default (``shipped``, ``DEFAULT_VERSION``) of image -> 3D (``lyra demo``,
+``lyra generate``), ``lyra sdg``, ``lyra eval`` and training. ``pocket-v1`` (also ``pocket`` and ``native``): 64x112,
+17 frames, the fast setting, and the default of video -> 4D (``DYNAMIC_VERSION``: the only version whose
+time-conditioned decoder ships). A decoder only works with the tokenizer of its version. ``dynamic_decoder``: the
+version's time-conditioned decoder (video -> 4D), where one ships (pocket-v1: ``lyra/assets/decoder-dynamic``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_VERSION = "pocket-v1"
+DEFAULT_VERSION = "pocket-v2"
+DYNAMIC_VERSION = "pocket-v1"  # `lyra video4d` and its evaluation: the version with a dynamic decoder
 FOLDERS = {"pocket-v1": {"tokenizer": "tokenizer", "decoder": "decoder", "dynamic_decoder": "decoder-dynamic"},
            "pocket-v2": {"tokenizer": "tokenizer-v2", "decoder": "decoder-v2", "dynamic_decoder": "decoder-v2-dynamic"}}
 ALIASES = {"shipped": DEFAULT_VERSION, "pocket": "pocket-v1", "native": "pocket-v1"}
@@ -47,6 +48,7 @@ class Setting:
 # better on the motorcycle's real right view (docs/demo.md), while v1 scored better at 2.0
 SETTINGS = {"pocket-v1": Setting(64, 112, 17, 0.8, 1, 2.0), "pocket-v2": Setting(176, 320, 49, 0.78, 4, 6.85)}
 DEFAULT = SETTINGS[DEFAULT_VERSION]
+DYNAMIC = SETTINGS[DYNAMIC_VERSION]
 
 
 def shipped_version(name: object) -> str | None:

@@ -34,8 +34,8 @@ def add_pipeline_args(p: argparse.ArgumentParser, default_out: str | None = None
     p.add_argument("--decoder", help=f"a shipped version ('shipped' = {DEFAULT_VERSION}, 'pocket-v1') or a decoder "
                    "folder (config.json + model.safetensors); default: the version's")
     p.add_argument("--tokenizer", help=f"a shipped version ('shipped' = {DEFAULT_VERSION}, 'pocket-v1') or a tokenizer "
-                   "folder "
-                   "(native, Cosmos); a shipped decoder needs the tokenizer of its version; default: the version's")
+                   "folder (native, Cosmos); a shipped decoder needs the tokenizer of its version; default: the "
+                   "version's")
     p.add_argument("--prune", type=float, help="fraction of Gaussians dropped by opacity (default: the version's, "
                    f"{v2.prune} / {v1.prune})")
     p.add_argument("--mode", choices=("classic", "eval3d"), default="classic", help="rasterizer mode of the outputs")

@@ -11,7 +11,7 @@ lifting's alpha < 0.5), side by side in one run.
 
 Usage::
 
-    python benchmarks/multiview_anchoring.py [--worlds yard:4,photo:8] [--frames 48] [--threads 2]
+    python benchmarks/multiview_anchoring.py [--worlds yard:4,photo:8] [--frames 48] [--depth decoded|teacher]
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--worlds", default="yard:4,photo:8", help="kind:seed list (held-out photos in photo worlds)")
     p.add_argument("--frames", default="48", help="trajectory frame indices to anchor, in order (default 48)")
+    p.add_argument("--depth", choices=("decoded", "teacher"), default="decoded",
+                   help="depth of the lifted frame pixels: the decoded scene's render (default) or the teacher's own "
+                   "(the oracle's exact depth; the method's SDG estimates one for generated frames)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -62,7 +65,8 @@ def main() -> None:
                 hole = (alpha_known < 0.5) & (alpha[0] > 0.5)
                 if not bool(hole.any()):
                     continue
-                dmap = torch.where(hole, depth[0], torch.zeros_like(depth[0]))
+                src_depth = depth[0] if a.depth == "decoded" else s.depth[k]
+                dmap = torch.where(hole, src_depth, torch.zeros_like(src_depth))
                 views.append(depth_to_gaussians(s.frames[k], dmap, cam))
                 radius = 2.0 * decoded.scales.max(dim=-1).values
                 decoded = decoded.index(~explained_by_source(decoded.means, dmap, cam, radius=radius))
@@ -75,7 +79,7 @@ def main() -> None:
                         ("multiview", render_views(multiview, cams)[0])):
             m = ssim(x, target, reduction="map")
             rows[name] = (float(psnr(x, target).mean()), float(m.mean()), float(m[holes].mean()))
-        print(f"{spec} (frames {frames}, {sum(len(v) for v in views)} Gaussians from teacher frames, "
+        print(f"{spec} (frames {frames}, {a.depth} depth, {sum(len(v) for v in views)} Gaussians from teacher frames, "
               f"holes {float(holes.float().mean()):.1%} of the pixels)")
         for name, (ps, ss, sh) in rows.items():
             print(f"  {name:10s} PSNR {ps:6.2f} dB  SSIM {ss:.4f}  SSIM in holes {sh:.4f}  "

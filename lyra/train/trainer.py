@@ -122,21 +122,16 @@ def build_decoder(cfg: TrainConfig) -> LyraDecoder:
     return LyraDecoder(dc)
 
 
-def warmup_constant(warmup_steps: int, steps: int = 0, cooldown_steps: int = 0, final_ratio: float = 0.1):
-    """lr factor: linear from 1/(warmup+1) up to 1 over ``warmup_steps`` optimiser steps, then 1, times the linear
-    cool-down to ``final_ratio`` over the last ``cooldown_steps`` of ``steps`` (none when 0)."""
+def lr_schedule(cfg: TrainConfig):
+    """The run's lr factor per optimiser step: linear from 1/(warmup+1) up to 1 over ``optim.warmup_steps``, then 1,
+    times the linear cool-down to ``optim.final_lr_ratio`` over the last ``optim.cooldown_steps`` of ``steps``."""
+    o = cfg.optim
 
     def f(step: int) -> float:
-        warm = 1.0 if warmup_steps <= 0 else min(1.0, (step + 1) / (warmup_steps + 1))
-        return warm * cooldown_factor(step, steps, cooldown_steps, final_ratio)
+        warm = 1.0 if o.warmup_steps <= 0 else min(1.0, (step + 1) / (o.warmup_steps + 1))
+        return warm * cooldown_factor(step, cfg.steps, o.cooldown_steps, o.final_lr_ratio)
 
     return f
-
-
-def lr_schedule(cfg: TrainConfig):
-    """The run's lr factor per optimiser step (:func:`warmup_constant` with the config's cool-down)."""
-    o = cfg.optim
-    return warmup_constant(o.warmup_steps, cfg.steps, o.cooldown_steps, o.final_lr_ratio)
 
 
 def resolve_device(name: str) -> torch.device:
